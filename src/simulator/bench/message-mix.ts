@@ -1,0 +1,58 @@
+// Which message a simulated charger sends next, chosen per message by weight. A 100-slot lookup table makes
+// the choice one random number and one array read.
+
+export const MessageKind = {
+  Heartbeat: 0,
+  MeterValues: 1,
+  StatusNotification: 2,
+  Authorize: 3,
+  /** StartTransaction on an idle connector, StopTransaction on a charging one: together they form pairs. */
+  StartOrStop: 4,
+} as const;
+export type MessageKind = (typeof MessageKind)[keyof typeof MessageKind];
+
+export interface MixWeights {
+  heartbeat: number;
+  meterValues: number;
+  statusNotification: number;
+  authorize: number;
+  startOrStop: number;
+}
+
+/** A realistic share of traffic for a busy site: mostly keep-alives and metering, few session events. */
+export const DEFAULT_MIX: MixWeights = {
+  heartbeat: 50,
+  meterValues: 30,
+  statusNotification: 10,
+  authorize: 5,
+  startOrStop: 5,
+};
+
+const SLOTS = 100;
+
+export class MessageMix {
+  private readonly table = new Uint8Array(SLOTS);
+
+  constructor(weights: MixWeights = DEFAULT_MIX) {
+    const entries: [MessageKind, number][] = [
+      [MessageKind.Heartbeat, weights.heartbeat],
+      [MessageKind.MeterValues, weights.meterValues],
+      [MessageKind.StatusNotification, weights.statusNotification],
+      [MessageKind.Authorize, weights.authorize],
+      [MessageKind.StartOrStop, weights.startOrStop],
+    ];
+    const sum = entries.reduce((acc, [, w]) => acc + w, 0);
+    if (!(sum > 0)) throw new Error('message mix weights must add up to more than 0');
+    let slot = 0;
+    let cumulative = 0;
+    for (const [kind, weight] of entries) {
+      cumulative += weight;
+      const end = Math.round((cumulative / sum) * SLOTS);
+      for (; slot < end; slot++) this.table[slot] = kind;
+    }
+  }
+
+  pick(): MessageKind {
+    return this.table[(Math.random() * SLOTS) | 0] as MessageKind;
+  }
+}

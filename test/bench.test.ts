@@ -1,0 +1,89 @@
+// `opencpo bench` at small scale: runs the real command for a few seconds (ceiling, OpenCPO, ceiling) and
+// checks the shape and sanity of its JSON line. It never asserts on speed: that depends on the machine.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const BIN = fileURLToPath(new URL('../bin/opencpo.js', import.meta.url));
+
+function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, 'bench', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+test('opencpo bench reports a sane JSON line at small scale', { timeout: 100_000 }, async () => {
+  const { code, stdout, stderr } = await runBench([
+    '--stations',
+    '10',
+    '--duration',
+    '3',
+    '--ceiling-duration',
+    '1',
+    '--json-only',
+  ]);
+  assert.equal(code, 0, `bench exited with ${code}:\n${stderr}`);
+  const lines = stdout.trim().split('\n');
+  const result = JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
+
+  for (const field of [
+    'stations',
+    'connected',
+    'msgsPerSec',
+    'ceilingMsgsPerSec',
+    'ratio',
+    'p50Ms',
+    'p95Ms',
+    'p99Ms',
+    'rssMiB',
+    'rssPerConnKiB',
+    'rowsPerSec',
+    'errors',
+    'database',
+    'durationS',
+  ]) {
+    assert.ok(field in result, `missing ${field}`);
+  }
+  assert.equal(result.stations, 10);
+  assert.equal(result.connected, 10);
+  assert.equal(result.database, 'pglite');
+  assert.equal(typeof result.errors, 'number');
+  for (const field of ['msgsPerSec', 'ceilingMsgsPerSec', 'ratio', 'p50Ms', 'p99Ms', 'rssMiB']) {
+    assert.equal(typeof result[field], 'number', `${field} is a number`);
+    assert.ok((result[field] as number) > 0, `${field} > 0`);
+  }
+  assert.ok((result.p50Ms as number) <= (result.p99Ms as number), 'p50 <= p99');
+  assert.ok(result.rowsPerSec === null || typeof result.rowsPerSec === 'number', 'rowsPerSec is a number or null');
+});
+
+test('opencpo bench --storm reports the storm figures', { timeout: 100_000 }, async () => {
+  const { code, stdout, stderr } = await runBench([
+    '--stations',
+    '20',
+    '--duration',
+    '2',
+    '--ceiling-duration',
+    '0.5',
+    '--no-half-load',
+    '--storm',
+    '--json-only',
+  ]);
+  assert.equal(code, 0, `bench exited with ${code}:\n${stderr}`);
+  const lines = stdout.trim().split('\n');
+  const result = JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
+  assert.equal(result.stormAccepted, 20);
+  assert.equal(typeof result.stormSeconds, 'number');
+  assert.ok((result.stormSeconds as number) >= 0);
+  assert.equal(typeof result.maxLatencyMs, 'number');
+});
