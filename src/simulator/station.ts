@@ -246,6 +246,21 @@ export class SimulatedStation extends EventEmitter {
     }
   }
 
+  /**
+   * Connects and boots; when the CSMS cannot be reached yet, keeps trying with back-off in the background
+   * (as a charger powering up does) and resolves at once. Listen for 'boot' to learn when it is registered.
+   */
+  async start(): Promise<void> {
+    try {
+      await this.connect();
+    } catch (err) {
+      this.emit('problem', 'connect failed', { error: (err as Error).message });
+      this.scheduleReconnect();
+      return;
+    }
+    await this.boot();
+  }
+
   /** Drops the socket as a network fault would: reconnection follows when enabled. */
   disconnect(): void {
     this.rpc?.ws.terminate();
@@ -411,7 +426,14 @@ export class SimulatedStation extends EventEmitter {
     const now = this.simNowMs();
     connector.meter.startCharging(now);
     const reading = connector.meter.read(now);
-    const answer = await this.dialect.startTransaction(connector, idTag, reading, remoteStartId);
+    let answer: StartAnswer;
+    try {
+      answer = await this.dialect.startTransaction(connector, idTag, reading, remoteStartId);
+    } catch (err) {
+      // No transaction came of it: the contactor stays open and the register must not grow.
+      connector.meter.stopCharging(this.simNowMs());
+      throw err;
+    }
     connector.transaction ??= {
       id: answer.transactionId,
       idTag,
