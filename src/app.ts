@@ -1,0 +1,91 @@
+// The composition root: opens storage, builds the domain services, and serves OCPP, the API, /health and
+// /metrics on one port. `opencpo serve` and the tests start OpenCPO through here.
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Config } from './config/config.ts';
+import { openDatabase, type OpenDatabase } from './storage/database.ts';
+import { BatchWriter } from './storage/batch-writer.ts';
+import { StationsService } from './stations/service.ts';
+import { SessionsService } from './sessions/service.ts';
+import { CommandService } from './stations/commands.ts';
+import { OcppServer } from './ocpp/server.ts';
+import { Metrics } from './observability/metrics.ts';
+import { createLogger, type Logger } from './observability/log.ts';
+import { registerReadRoutes } from './api/read-routes.ts';
+
+export interface OpenCpo {
+  config: Config;
+  database: OpenDatabase;
+  stations: StationsService;
+  sessions: SessionsService;
+  commands: CommandService;
+  ocpp: OcppServer;
+  http: FastifyInstance;
+  metrics: Metrics;
+  log: Logger;
+  /** The port actually listened on (useful with port 0). */
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startOpenCpo(config: Config, log: Logger = createLogger(config.logLevel)): Promise<OpenCpo> {
+  const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+  const metrics = new Metrics();
+  const writer = new BatchWriter(database.db, {
+    windowMs: config.batchWindowMs,
+    maxRows: config.batchMaxRows,
+    onFlush: (rows) => {
+      metrics.batchRows.observe(rows);
+      metrics.rowsWritten.inc(rows);
+    },
+    onError: (err) => log.error({ err }, 'group commit failed; the messages it carried were not acknowledged'),
+  });
+  const stations = new StationsService(database.db, writer, {
+    acceptUnknownStations: config.acceptUnknownStations,
+    heartbeatIntervalS: config.heartbeatIntervalS,
+  });
+  const sessions = new SessionsService(database.db, writer, stations);
+  const commands = new CommandService(database.db);
+  await stations.markAllOffline();
+
+  const ocpp = new OcppServer({ stations, sessions, log: log.child({ module: 'ocpp' }) }, metrics, {
+    maxFrameBytes: config.maxFrameBytes,
+    callTimeoutMs: config.callTimeoutMs,
+    pingIntervalS: config.pingIntervalS,
+  });
+  commands.useTransport(ocpp);
+
+  const http = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  http.get('/health', async () => ({ status: 'ok', database: database.kind, connectedStations: ocpp.connectedCount }));
+  http.get('/metrics', async (_req, reply) => {
+    reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+  registerReadRoutes(http, { db: database.db, isConnected: (id) => ocpp.isConnected(id) });
+  ocpp.attach(http.server);
+  await http.listen({ port: config.port, host: config.host });
+  const address = http.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+
+  let closed = false;
+  return {
+    config,
+    database,
+    stations,
+    sessions,
+    commands,
+    ocpp,
+    http,
+    metrics,
+    log,
+    port,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await ocpp.close();
+      await http.close();
+      await writer.close();
+      await stations.close();
+      await database.close();
+    },
+  };
+}

@@ -1,0 +1,19 @@
+// How a version translates neutral commands: the CALL to send, and how to read the charger's answer.
+import type { CommandResult, StationCommand } from '../stations/commands.ts';
+
+export interface OutboundCall {
+  action: string;
+  payload: Record<string, unknown>;
+}
+
+export interface CommandTranslator {
+  toCall(command: StationCommand): OutboundCall;
+  fromResult(command: StationCommand, response: any): CommandResult;
+}
+
+/** "Accepted" → "accepted", "NotSupported" → "not_supported": the neutral spelling of a status word. */
+export function neutralStatus(status: unknown): string {
+  return String(status ?? 'unknown')
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .toLowerCase();
+}

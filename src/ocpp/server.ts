@@ -1,0 +1,288 @@
+// The OCPP edge: accepts chargers at /ocpp/<stationId> on the shared HTTP server, negotiates the
+// subprotocol (ocpp2.0.1 or ocpp1.6), checks admission and Basic auth before the WebSocket exists,
+// and then routes each CALL to the handler of its version. Refused connections never reach a handler.
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { RpcConnection, CallErrorResponse, CallTimeoutError, ConnectionClosedError } from './rpc/connection.ts';
+import { PROTOCOLS, type OcppProtocol } from './rpc/protocols.ts';
+import type { EdgeContext, HandlerTable } from './context.ts';
+import { v16Handlers } from './v16/handlers.ts';
+import { v201Handlers } from './v201/handlers.ts';
+import { v16Commands } from './v16/commands.ts';
+import { v201Commands } from './v201/commands.ts';
+import type { CommandTranslator } from './command-translation.ts';
+import {
+  CommandRejectedError,
+  CommandTimeoutError,
+  StationOfflineError,
+  type CommandResult,
+  type CommandTransport,
+  type StationCommand,
+} from '../stations/commands.ts';
+import type { Metrics } from '../observability/metrics.ts';
+
+const HANDLERS: Record<OcppProtocol, HandlerTable> = { 'ocpp1.6': v16Handlers, 'ocpp2.0.1': v201Handlers };
+const COMMANDS: Record<OcppProtocol, CommandTranslator> = { 'ocpp1.6': v16Commands, 'ocpp2.0.1': v201Commands };
+
+const PATH_PREFIX = '/ocpp/';
+const MAX_IDENTITY_LENGTH = 64;
+
+export interface OcppServerOptions {
+  maxFrameBytes: number;
+  callTimeoutMs: number;
+  pingIntervalS: number;
+}
+
+interface StationSession {
+  stationId: string;
+  protocol: OcppProtocol;
+  rpc: RpcConnection;
+  alive: boolean;
+  connectedAt: Date;
+}
+
+/** Why a connection attempt was refused, with the HTTP status that says so. */
+class Refusal extends Error {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+  ) {
+    super(reason);
+  }
+}
+
+export class OcppServer implements CommandTransport {
+  private readonly wss: WebSocketServer;
+  private readonly sessions = new Map<string, StationSession>();
+  private pingTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly ctx: EdgeContext,
+    private readonly metrics: Metrics,
+    private readonly options: OcppServerOptions,
+  ) {
+    this.wss = new WebSocketServer({
+      noServer: true,
+      // Hard cap far above the OCPP limit: frames between the two get a CALLERROR, not a closed socket.
+      maxPayload: Math.max(options.maxFrameBytes * 4, 1024 * 1024),
+      perMessageDeflate: false,
+      clientTracking: false,
+      handleProtocols: (_offered, req) => (req as IncomingMessage & { ocppProtocol?: string }).ocppProtocol ?? false,
+    });
+    if (options.pingIntervalS > 0) {
+      this.pingTimer = setInterval(() => this.pingAll(), options.pingIntervalS * 1000);
+      this.pingTimer.unref();
+    }
+  }
+
+  attach(server: HttpServer): void {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      void this.handleUpgrade(req, socket, head);
+    });
+  }
+
+  /** Chargers connected to this node. */
+  get connectedCount(): number {
+    return this.sessions.size;
+  }
+
+  isConnected(stationId: string): boolean {
+    return this.sessions.has(stationId);
+  }
+
+  connection(stationId: string): { protocol: OcppProtocol; connectedAt: Date } | undefined {
+    const s = this.sessions.get(stationId);
+    return s ? { protocol: s.protocol, connectedAt: s.connectedAt } : undefined;
+  }
+
+  private async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    let stationId = '(unparsed)';
+    try {
+      stationId = identityFrom(req.url ?? '');
+      const protocol = chooseProtocol(req.headers['sec-websocket-protocol']);
+      const password = basicAuthPassword(req.headers.authorization, stationId);
+      const admission = await this.ctx.stations.admit(stationId, password);
+      if (!admission.admitted) {
+        throw new Refusal(
+          admission.reason === 'unknown station' ? 404 : admission.reason === 'station blocked' ? 403 : 401,
+          admission.reason,
+        );
+      }
+      (req as IncomingMessage & { ocppProtocol?: string }).ocppProtocol = protocol;
+      this.wss.handleUpgrade(req, socket, head, (ws) => void this.onConnection(ws, stationId, protocol));
+    } catch (err) {
+      const refusal = err instanceof Refusal ? err : new Refusal(500, 'internal error during admission');
+      this.metrics.refusedConnections.inc({ reason: refusal.reason });
+      this.ctx.log.warn(
+        { stationId, reason: refusal.reason, status: refusal.status, remote: req.socket.remoteAddress },
+        'OCPP connection refused',
+      );
+      if (!(err instanceof Refusal)) this.ctx.log.error({ err }, 'admission failed');
+      refuse(socket, refusal);
+    }
+  }
+
+  private async onConnection(ws: WebSocket, stationId: string, protocol: OcppProtocol): Promise<void> {
+    const previous = this.sessions.get(stationId);
+    const handlers = HANDLERS[protocol];
+    const session: StationSession = {
+      stationId,
+      protocol,
+      alive: true,
+      connectedAt: new Date(),
+      rpc: new RpcConnection(ws, {
+        protocol,
+        maxFrameBytes: this.options.maxFrameBytes,
+        callTimeoutMs: this.options.callTimeoutMs,
+        acceptsAction: (action) => action in handlers,
+        handleCall: (action, payload) => this.dispatch(session, handlers, action, payload),
+        onProblem: (problem, detail) => {
+          this.metrics.protocolErrors.inc();
+          this.ctx.log.warn({ stationId, problem, ...detail }, 'OCPP protocol problem');
+        },
+      }),
+    };
+    this.sessions.set(stationId, session);
+    if (previous) {
+      // A charger that reconnects replaces its old socket (often a half-open one it gave up on).
+      this.ctx.log.info({ stationId }, 'charger reconnected; closing its previous connection');
+      previous.rpc.close(4000, 'replaced by a new connection');
+      this.metrics.connectedStations.dec({ protocol: previous.protocol });
+    }
+    this.metrics.connectedStations.inc({ protocol });
+    ws.on('pong', () => (session.alive = true));
+    ws.on('close', (code) => void this.onClose(session, code));
+    ws.on('error', (err) => this.ctx.log.warn({ stationId, err: err.message }, 'OCPP socket error'));
+    this.ctx.log.info({ stationId, protocol }, 'charger connected');
+    try {
+      await this.ctx.stations.connected(stationId, protocol);
+    } catch (err) {
+      this.ctx.log.error({ stationId, err }, 'could not record connection');
+    }
+  }
+
+  private async onClose(session: StationSession, code: number): Promise<void> {
+    if (this.sessions.get(session.stationId) !== session) return; // replaced: the new socket owns the station
+    this.sessions.delete(session.stationId);
+    this.metrics.connectedStations.dec({ protocol: session.protocol });
+    this.ctx.log.info({ stationId: session.stationId, code }, 'charger disconnected');
+    try {
+      await this.ctx.stations.disconnected(session.stationId, `socket closed (${code})`);
+    } catch (err) {
+      this.ctx.log.error({ stationId: session.stationId, err }, 'could not record disconnection');
+    }
+  }
+
+  private async dispatch(
+    session: StationSession,
+    handlers: HandlerTable,
+    action: string,
+    payload: unknown,
+  ): Promise<unknown> {
+    session.alive = true;
+    this.ctx.stations.touch(session.stationId);
+    const started = performance.now();
+    try {
+      const answer = await handlers[action]!(this.ctx, session.stationId, payload);
+      this.metrics.messages.inc({ direction: 'in', action, outcome: 'ok' });
+      return answer;
+    } catch (err) {
+      this.metrics.messages.inc({ direction: 'in', action, outcome: 'error' });
+      throw err;
+    } finally {
+      this.metrics.handlingSeconds.observe({ action }, (performance.now() - started) / 1000);
+    }
+  }
+
+  /** CommandTransport: sends a neutral command to a charger connected here, in its own version. */
+  async send(stationId: string, command: StationCommand): Promise<{ result: CommandResult; action: string }> {
+    const session = this.sessions.get(stationId);
+    if (!session || !session.rpc.isOpen) throw new StationOfflineError(stationId);
+    const translator = COMMANDS[session.protocol];
+    const { action, payload } = translator.toCall(command);
+    try {
+      const response = await session.rpc.call(action, payload, this.options.callTimeoutMs);
+      this.metrics.messages.inc({ direction: 'out', action, outcome: 'ok' });
+      return { result: translator.fromResult(command, response), action };
+    } catch (err) {
+      this.metrics.messages.inc({ direction: 'out', action, outcome: 'error' });
+      if (err instanceof CallTimeoutError) throw new CommandTimeoutError(stationId, command.name);
+      if (err instanceof ConnectionClosedError) throw new StationOfflineError(stationId);
+      if (err instanceof CallErrorResponse) throw new CommandRejectedError(err.code, err.message);
+      throw err;
+    }
+  }
+
+  private pingAll(): void {
+    for (const session of this.sessions.values()) {
+      if (!session.alive) {
+        this.ctx.log.warn({ stationId: session.stationId }, 'no pong: terminating dead connection');
+        session.rpc.ws.terminate();
+        continue;
+      }
+      session.alive = false;
+      session.rpc.ws.ping();
+    }
+  }
+
+  /** Closes every charger connection (they will reconnect to another node or after restart). */
+  async close(): Promise<void> {
+    clearInterval(this.pingTimer);
+    const closing = [...this.sessions.values()].map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          s.rpc.ws.once('close', () => resolve());
+          s.rpc.close(1001, 'server shutting down');
+          setTimeout(resolve, 2000).unref();
+        }),
+    );
+    await Promise.all(closing);
+    this.wss.close();
+  }
+}
+
+export function identityFrom(url: string): string {
+  const path = url.split('?')[0] ?? '';
+  if (!path.startsWith(PATH_PREFIX)) throw new Refusal(404, 'not an OCPP path');
+  const raw = path.slice(PATH_PREFIX.length).replace(/\/+$/, '');
+  if (!raw || raw.includes('/')) throw new Refusal(404, 'no station identity in path');
+  let id: string;
+  try {
+    id = decodeURIComponent(raw);
+  } catch {
+    throw new Refusal(400, 'station identity is not valid URL encoding');
+  }
+  if (id.length > MAX_IDENTITY_LENGTH || [...id].some((ch) => ch.charCodeAt(0) < 0x20)) throw new Refusal(400, 'invalid station identity');
+  return id;
+}
+
+/** Our preference among what the charger offers: the newest version we both speak. */
+export function chooseProtocol(header: string | undefined): OcppProtocol {
+  const offered = (header ?? '').split(',').map((s) => s.trim());
+  const chosen = PROTOCOLS.find((p) => offered.includes(p));
+  if (!chosen) throw new Refusal(400, 'no supported OCPP subprotocol offered');
+  return chosen;
+}
+
+/** Security profile 1: HTTP Basic with the station id as user name. */
+export function basicAuthPassword(header: string | undefined, stationId: string): string | undefined {
+  if (!header) return undefined;
+  const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+  if (!match) throw new Refusal(401, 'malformed Authorization header');
+  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) throw new Refusal(401, 'malformed Basic credentials');
+  if (decoded.slice(0, colon) !== stationId) throw new Refusal(401, 'Basic auth user is not the station id');
+  return decoded.slice(colon + 1);
+}
+
+function refuse(socket: Duplex, refusal: Refusal): void {
+  const text =
+    { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found' }[refusal.status] ?? 'Error';
+  const headers = refusal.status === 401 ? 'WWW-Authenticate: Basic realm="OCPP"\r\n' : '';
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${refusal.status} ${text}\r\n${headers}Connection: close\r\nContent-Length: 0\r\n\r\n`);
+  }
+  socket.destroy();
+}

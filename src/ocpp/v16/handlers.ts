@@ -1,0 +1,160 @@
+// OCPP 1.6J: one handler per charger-initiated action (Core, Firmware Management, Security extension).
+import type { HandlerTable } from '../context.ts';
+import { dateOr } from '../context.ts';
+import { connectorStatus, idTagInfo, meterSamples, portOf } from './translate.ts';
+
+export const v16Handlers: HandlerTable = {
+  async BootNotification(ctx, stationId, p) {
+    const decision = await ctx.stations.boot(stationId, {
+      vendor: p.chargePointVendor,
+      model: p.chargePointModel,
+      serialNumber: p.chargePointSerialNumber ?? p.chargeBoxSerialNumber,
+      firmwareVersion: p.firmwareVersion,
+      iccid: p.iccid,
+      imsi: p.imsi,
+      meterType: p.meterType,
+      meterSerialNumber: p.meterSerialNumber,
+    });
+    return {
+      status: decision.status === 'accepted' ? 'Accepted' : decision.status === 'pending' ? 'Pending' : 'Rejected',
+      currentTime: decision.currentTime.toISOString(),
+      interval: decision.intervalS,
+    };
+  },
+
+  async Heartbeat() {
+    return { currentTime: new Date().toISOString() };
+  },
+
+  async StatusNotification(ctx, stationId, p) {
+    await ctx.stations.reportStatus(stationId, {
+      ...portOf(p.connectorId),
+      status: connectorStatus(p.status),
+      errorCode: p.errorCode,
+      vendorId: p.vendorId,
+      vendorErrorCode: p.vendorErrorCode,
+      info: p.info,
+      timestamp: dateOr(p.timestamp),
+    });
+    return {};
+  },
+
+  async Authorize(ctx, stationId, p) {
+    const auth = await ctx.sessions.authorize(stationId, { idToken: p.idTag, type: 'ISO14443' });
+    return { idTagInfo: idTagInfo(auth) };
+  },
+
+  async StartTransaction(ctx, stationId, p) {
+    const result = await ctx.sessions.transactionEvent(stationId, {
+      eventType: 'started',
+      timestamp: dateOr(p.timestamp),
+      ...portOf(p.connectorId),
+      idToken: { idToken: p.idTag, type: 'ISO14443' },
+      meterStartWh: p.meterStart,
+      ...(p.reservationId !== undefined ? { reservationId: p.reservationId } : {}),
+      payload: p,
+    });
+    return {
+      transactionId: Number(result.chargerTransactionId),
+      idTagInfo: idTagInfo(result.idTokenInfo ?? { status: 'invalid' }),
+    };
+  },
+
+  async StopTransaction(ctx, stationId, p) {
+    // Accepted even for a transaction we never saw: rejecting would make the charger retry forever.
+    const result = await ctx.sessions.transactionEvent(stationId, {
+      eventType: 'ended',
+      timestamp: dateOr(p.timestamp),
+      evseId: 0,
+      connectorId: 0,
+      chargerTransactionId: String(p.transactionId),
+      ...(p.idTag ? { idToken: { idToken: p.idTag, type: 'ISO14443' } } : {}),
+      meterStopWh: p.meterStop,
+      stopReason: p.reason ?? 'Local',
+      meterValues: meterSamples(p.transactionData),
+      payload: p,
+    });
+    return result.idTokenInfo ? { idTagInfo: idTagInfo(result.idTokenInfo) } : {};
+  },
+
+  async MeterValues(ctx, stationId, p) {
+    await ctx.sessions.meterValues(
+      stationId,
+      portOf(p.connectorId),
+      p.transactionId !== undefined ? String(p.transactionId) : undefined,
+      meterSamples(p.meterValue),
+    );
+    return {};
+  },
+
+  async DataTransfer(ctx, stationId, p) {
+    await ctx.stations.recordEvent(stationId, {
+      kind: 'data_transfer',
+      vendorId: p.vendorId,
+      eventRef: p.messageId,
+      info: typeof p.data === 'string' ? p.data.slice(0, 500) : undefined,
+      timestamp: new Date(),
+      payload: p,
+    });
+    // No vendor extension is registered: the answer OCPP prescribes for that.
+    return { status: 'UnknownVendorId' };
+  },
+
+  async FirmwareStatusNotification(ctx, stationId, p) {
+    await ctx.stations.recordEvent(stationId, { kind: 'firmware', info: p.status, timestamp: new Date(), payload: p });
+    return {};
+  },
+
+  async DiagnosticsStatusNotification(ctx, stationId, p) {
+    await ctx.stations.recordEvent(stationId, {
+      kind: 'diagnostics',
+      info: p.status,
+      timestamp: new Date(),
+      payload: p,
+    });
+    return {};
+  },
+
+  async SecurityEventNotification(ctx, stationId, p) {
+    await ctx.stations.recordEvent(stationId, {
+      kind: 'security',
+      eventRef: p.type,
+      info: p.techInfo,
+      timestamp: dateOr(p.timestamp),
+      payload: p,
+    });
+    return {};
+  },
+
+  async SignCertificate(ctx, stationId, p) {
+    await ctx.stations.recordEvent(stationId, {
+      kind: 'certificate',
+      info: 'certificate signing requested; no certificate authority is configured',
+      timestamp: new Date(),
+      payload: { csrLength: String(p.csr).length },
+    });
+    return { status: 'Rejected' };
+  },
+
+  async LogStatusNotification(ctx, stationId, p) {
+    await ctx.stations.recordEvent(stationId, {
+      kind: 'log',
+      info: p.status,
+      eventRef: p.requestId !== undefined ? String(p.requestId) : undefined,
+      timestamp: new Date(),
+      payload: p,
+    });
+    return {};
+  },
+
+  async SignedFirmwareStatusNotification(ctx, stationId, p) {
+    await ctx.stations.recordEvent(stationId, {
+      kind: 'firmware',
+      info: p.status,
+      eventRef: p.requestId !== undefined ? String(p.requestId) : undefined,
+      timestamp: new Date(),
+      payload: p,
+    });
+    return {};
+  },
+};

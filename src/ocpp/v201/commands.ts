@@ -1,0 +1,115 @@
+// Neutral commands → OCPP 2.0.1 CALLs, and 2.0.1 answers → neutral results.
+import type { SettingRef, StationCommand } from '../../stations/commands.ts';
+import { neutralStatus, type CommandTranslator } from '../command-translation.ts';
+
+/** 2.0.1 addresses a setting by component and variable; a bare key is a variable of the station itself. */
+function componentVariable(s: SettingRef) {
+  return { component: { name: s.component ?? 'ChargingStation' }, variable: { name: s.variable } };
+}
+
+// Request ids (remoteStartId, report requestId) only need to be unique for a while per charger.
+let requestCounter = Math.floor(Date.now() / 1000) % 1_000_000;
+
+export const v201Commands: CommandTranslator = {
+  toCall(c: StationCommand) {
+    switch (c.name) {
+      case 'reset':
+        // 2.0.1 has no soft/hard: a hard reset is Immediate, a soft one waits until the charger is idle.
+        return {
+          action: 'Reset',
+          payload: { type: c.type === 'hard' ? 'Immediate' : 'OnIdle' },
+        };
+      case 'remoteStart':
+        return {
+          action: 'RequestStartTransaction',
+          payload: {
+            remoteStartId: c.remoteStartId ?? ++requestCounter,
+            idToken: { idToken: c.idToken, type: c.idTokenType ?? 'Central' },
+            ...(c.evseId !== undefined ? { evseId: c.evseId } : {}),
+          },
+        };
+      case 'remoteStop':
+        return { action: 'RequestStopTransaction', payload: { transactionId: c.chargerTransactionId } };
+      case 'unlock':
+        return { action: 'UnlockConnector', payload: { evseId: c.evseId, connectorId: c.connectorId ?? 1 } };
+      case 'changeAvailability':
+        return {
+          action: 'ChangeAvailability',
+          payload: {
+            operationalStatus: c.operative ? 'Operative' : 'Inoperative',
+            ...(c.evseId
+              ? { evse: { id: c.evseId, ...(c.connectorId !== undefined ? { connectorId: c.connectorId } : {}) } }
+              : {}),
+          },
+        };
+      case 'getConfiguration':
+        if (!c.keys?.length) {
+          // Without keys, ask for the whole configuration; it arrives as NotifyReport messages.
+          return {
+            action: 'GetBaseReport',
+            payload: { requestId: ++requestCounter, reportBase: 'ConfigurationInventory' },
+          };
+        }
+        return { action: 'GetVariables', payload: { getVariableData: c.keys.map(componentVariable) } };
+      case 'setConfiguration':
+        return {
+          action: 'SetVariables',
+          payload: {
+            setVariableData: c.settings.map((s) => ({ ...componentVariable(s), attributeValue: s.value })),
+          },
+        };
+      case 'triggerMessage':
+        return {
+          action: 'TriggerMessage',
+          payload: {
+            requestedMessage: c.message === 'DiagnosticsStatusNotification' ? 'LogStatusNotification' : c.message,
+            ...(c.evseId !== undefined
+              ? { evse: { id: c.evseId, ...(c.connectorId !== undefined ? { connectorId: c.connectorId } : {}) } }
+              : {}),
+          },
+        };
+      case 'clearCache':
+        return { action: 'ClearCache', payload: {} };
+      case 'dataTransfer':
+        return {
+          action: 'DataTransfer',
+          payload: {
+            vendorId: c.vendorId,
+            ...(c.messageId ? { messageId: c.messageId } : {}),
+            ...(c.data !== undefined ? { data: c.data } : {}),
+          },
+        };
+    }
+  },
+
+  fromResult(c: StationCommand, r: any) {
+    switch (c.name) {
+      case 'getConfiguration':
+        if (!c.keys?.length) return { status: neutralStatus(r.status), data: { report: 'requested' } };
+        return {
+          status: 'accepted',
+          data: {
+            settings: r.getVariableResult.map((v: any) => ({
+              component: v.component.name,
+              variable: v.variable.name,
+              value: v.attributeValue,
+              status: neutralStatus(v.attributeStatus),
+            })),
+          },
+        };
+      case 'setConfiguration': {
+        const results = r.setVariableResult.map((v: any) => ({
+          component: v.component.name,
+          variable: v.variable.name,
+          status: neutralStatus(v.attributeStatus),
+        }));
+        const all = results.every((x: any) => x.status === 'accepted' || x.status === 'reboot_required');
+        return { status: all ? 'accepted' : 'rejected', data: { settings: results } };
+      }
+      case 'dataTransfer':
+        return { status: neutralStatus(r.status), ...(r.data !== undefined ? { data: { data: r.data } } : {}) };
+      default:
+        return { status: neutralStatus(r.status) };
+    }
+  },
+};

@@ -1,0 +1,195 @@
+// OCPP 2.0.1: one handler per charger-initiated action (provisioning, authorization, transactions,
+// availability, meter values, firmware, diagnostics, security, reporting, and the rest of the list).
+import type { EdgeContext, HandlerTable } from '../context.ts';
+import { dateOr } from '../context.ts';
+import type { StationEvent, StationEventKind } from '../../stations/model.ts';
+import { chargingState, connectorStatus, idTokenInfo, meterSamples } from './translate.ts';
+
+const TRANSACTION_EVENT = { Started: 'started', Updated: 'updated', Ended: 'ended' } as const;
+
+/** Records a message as a charger event and answers with an empty (or given) payload. */
+function recordOnly(kind: StationEventKind, describe: (p: any) => Partial<StationEvent> = () => ({}), answer = {}) {
+  return async (ctx: EdgeContext, stationId: string, p: any) => {
+    await ctx.stations.recordEvent(stationId, { kind, timestamp: new Date(), payload: p, ...describe(p) });
+    return answer;
+  };
+}
+
+const requestRef = (p: any): Partial<StationEvent> => ({
+  info: p.status,
+  eventRef: p.requestId !== undefined ? String(p.requestId) : undefined,
+});
+
+export const v201Handlers: HandlerTable = {
+  async BootNotification(ctx, stationId, p) {
+    const cs = p.chargingStation;
+    const decision = await ctx.stations.boot(stationId, {
+      vendor: cs.vendorName,
+      model: cs.model,
+      serialNumber: cs.serialNumber,
+      firmwareVersion: cs.firmwareVersion,
+      iccid: cs.modem?.iccid,
+      imsi: cs.modem?.imsi,
+      reason: p.reason,
+    });
+    return {
+      status: decision.status === 'accepted' ? 'Accepted' : decision.status === 'pending' ? 'Pending' : 'Rejected',
+      currentTime: decision.currentTime.toISOString(),
+      interval: decision.intervalS,
+    };
+  },
+
+  async Heartbeat() {
+    return { currentTime: new Date().toISOString() };
+  },
+
+  async StatusNotification(ctx, stationId, p) {
+    const current = ctx.stations.currentStatus(stationId, p.evseId, p.connectorId);
+    await ctx.stations.reportStatus(stationId, {
+      evseId: p.evseId,
+      connectorId: p.connectorId,
+      status: connectorStatus(p.connectorStatus, current),
+      timestamp: dateOr(p.timestamp),
+    });
+    return {};
+  },
+
+  async Authorize(ctx, stationId, p) {
+    const auth = await ctx.sessions.authorize(stationId, { idToken: p.idToken.idToken, type: p.idToken.type });
+    return { idTokenInfo: idTokenInfo(auth) };
+  },
+
+  async TransactionEvent(ctx, stationId, p) {
+    const info = p.transactionInfo;
+    const state = chargingState(info.chargingState);
+    const result = await ctx.sessions.transactionEvent(stationId, {
+      eventType: TRANSACTION_EVENT[p.eventType as keyof typeof TRANSACTION_EVENT],
+      timestamp: dateOr(p.timestamp),
+      evseId: p.evse?.id ?? 0,
+      connectorId: p.evse ? (p.evse.connectorId ?? 1) : 0,
+      chargerTransactionId: info.transactionId,
+      seqNo: p.seqNo,
+      offline: p.offline ?? false,
+      triggerReason: p.triggerReason,
+      ...(state ? { chargingState: state } : {}),
+      ...(p.idToken ? { idToken: { idToken: p.idToken.idToken, type: p.idToken.type } } : {}),
+      ...(info.stoppedReason ? { stopReason: info.stoppedReason } : {}),
+      ...(p.reservationId !== undefined ? { reservationId: p.reservationId } : {}),
+      ...(info.remoteStartId !== undefined ? { remoteStartId: info.remoteStartId } : {}),
+      meterValues: meterSamples(p.meterValue),
+      payload: p,
+    });
+    return result.idTokenInfo ? { idTokenInfo: idTokenInfo(result.idTokenInfo) } : {};
+  },
+
+  async MeterValues(ctx, stationId, p) {
+    // EVSE 0 is the main meter of the whole charger.
+    await ctx.sessions.meterValues(
+      stationId,
+      { evseId: p.evseId, connectorId: 0 },
+      undefined,
+      meterSamples(p.meterValue),
+    );
+    return {};
+  },
+
+  async NotifyEvent(ctx, stationId, p) {
+    const events: StationEvent[] = p.eventData.map((e: any) => {
+      // A "Problem" variable or a technical code is a fault; the rest are monitoring events.
+      const fault = e.variable?.name === 'Problem' || Boolean(e.techCode);
+      return {
+        kind: fault ? 'fault' : 'event',
+        evseId: e.component?.evse?.id,
+        connectorId: e.component?.evse?.connectorId,
+        errorCode: e.variable?.name,
+        vendorErrorCode: e.techCode,
+        info: e.techInfo,
+        cleared: e.cleared ?? (e.variable?.name === 'Problem' ? e.actualValue === 'false' : undefined),
+        component: e.component?.name,
+        variable: e.variable?.name,
+        actualValue: e.actualValue,
+        transactionRef: e.transactionId,
+        eventRef: String(e.eventId),
+        timestamp: dateOr(e.timestamp),
+        payload: e,
+      } satisfies StationEvent;
+    });
+    await ctx.stations.recordEvents(stationId, events);
+    return {};
+  },
+
+  async NotifyReport(ctx, stationId, p) {
+    const variables = (p.reportData ?? []).flatMap((r: any) =>
+      r.variableAttribute.map((a: any) => ({
+        component: r.component.name,
+        componentInstance: r.component.instance,
+        evseId: r.component.evse?.id,
+        connectorId: r.component.evse?.connectorId,
+        variable: r.variable.name,
+        variableInstance: r.variable.instance,
+        attributeType: a.type ?? 'Actual',
+        value: a.value,
+        mutability: a.mutability,
+        characteristics: r.variableCharacteristics,
+      })),
+    );
+    await ctx.stations.reportDeviceModel(stationId, variables);
+    return {};
+  },
+
+  async DataTransfer(ctx, stationId, p) {
+    await ctx.stations.recordEvent(stationId, {
+      kind: 'data_transfer',
+      vendorId: p.vendorId,
+      eventRef: p.messageId,
+      timestamp: new Date(),
+      payload: p,
+    });
+    return { status: 'UnknownVendorId' };
+  },
+
+  FirmwareStatusNotification: recordOnly('firmware', requestRef),
+  PublishFirmwareStatusNotification: recordOnly('firmware', requestRef),
+  LogStatusNotification: recordOnly('log', requestRef),
+  SecurityEventNotification: async (ctx, stationId, p) => {
+    await ctx.stations.recordEvent(stationId, {
+      kind: 'security',
+      eventRef: p.type,
+      info: p.techInfo,
+      timestamp: dateOr(p.timestamp),
+      payload: p,
+    });
+    return {};
+  },
+  SignCertificate: recordOnly(
+    'certificate',
+    () => ({ info: 'certificate signing requested; no certificate authority is configured' }),
+    { status: 'Rejected', statusInfo: { reasonCode: 'NoCA' } },
+  ),
+  Get15118EVCertificate: recordOnly('certificate', (p) => ({ info: `15118 EV certificate ${p.action}` }), {
+    status: 'Failed',
+    exiResponse: '',
+    statusInfo: { reasonCode: 'NoCertificateService' },
+  }),
+  GetCertificateStatus: recordOnly('certificate', () => ({ info: 'OCSP status requested' }), {
+    status: 'Failed',
+    statusInfo: { reasonCode: 'NoOCSPService' },
+  }),
+  NotifyMonitoringReport: recordOnly('monitoring', (p) => ({ eventRef: String(p.requestId) })),
+  NotifyChargingLimit: recordOnly('charging_limit', (p) => ({ info: p.chargingLimit?.chargingLimitSource })),
+  ClearedChargingLimit: recordOnly('charging_limit', (p) => ({ info: `cleared ${p.chargingLimitSource}` })),
+  ReportChargingProfiles: recordOnly('charging_limit', (p) => ({ eventRef: String(p.requestId) })),
+  // Smart charging is not offered yet: say so rather than promise a schedule.
+  NotifyEVChargingNeeds: recordOnly('charging_limit', (p) => ({ evseId: p.evseId, info: 'EV charging needs' }), {
+    status: 'Rejected',
+  }),
+  NotifyEVChargingSchedule: recordOnly('charging_limit', (p) => ({ evseId: p.evseId, info: 'EV charging schedule' }), {
+    status: 'Accepted',
+  }),
+  NotifyDisplayMessages: recordOnly('display', (p) => ({ eventRef: String(p.requestId) })),
+  NotifyCustomerInformation: recordOnly('customer_information', (p) => ({ eventRef: String(p.requestId) })),
+  ReservationStatusUpdate: recordOnly('reservation', (p) => ({
+    eventRef: String(p.reservationId),
+    info: p.reservationUpdateStatus,
+  })),
+};

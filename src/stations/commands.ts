@@ -1,0 +1,139 @@
+// Remote commands, version-neutral: one typed entry point to send a command to a charger and await its
+// answer, recorded in the command log with its result. How a command reaches the charger (which node
+// holds its socket, which OCPP version it speaks) is the transport's business, injected at start.
+import type { Kysely } from 'kysely';
+import type { Database } from '../storage/schema.ts';
+
+export type StationCommand =
+  | { name: 'reset'; type: 'soft' | 'hard' }
+  | { name: 'remoteStart'; idToken: string; idTokenType?: string; evseId?: number; remoteStartId?: number }
+  | { name: 'remoteStop'; chargerTransactionId: string }
+  | { name: 'unlock'; evseId: number; connectorId?: number }
+  | { name: 'changeAvailability'; operative: boolean; evseId?: number; connectorId?: number }
+  | { name: 'getConfiguration'; keys?: SettingRef[] }
+  | { name: 'setConfiguration'; settings: (SettingRef & { value: string })[] }
+  | { name: 'triggerMessage'; message: TriggerableMessage; evseId?: number; connectorId?: number }
+  | { name: 'clearCache' }
+  | { name: 'dataTransfer'; vendorId: string; messageId?: string; data?: string };
+
+export type CommandName = StationCommand['name'];
+
+/** A setting: 1.6 names it by key (`variable`); 2.0.1 by component and variable. */
+export interface SettingRef {
+  component?: string;
+  variable: string;
+}
+
+export type TriggerableMessage =
+  | 'BootNotification'
+  | 'Heartbeat'
+  | 'StatusNotification'
+  | 'MeterValues'
+  | 'FirmwareStatusNotification'
+  | 'DiagnosticsStatusNotification';
+
+/** The charger's answer in neutral words: a lower-case status, and data where the command returns some. */
+export interface CommandResult {
+  status: string;
+  data?: Record<string, unknown>;
+}
+
+export class StationOfflineError extends Error {
+  constructor(stationId: string) {
+    super(`station ${stationId} is not connected`);
+    this.name = 'StationOfflineError';
+  }
+}
+
+export class CommandTimeoutError extends Error {
+  constructor(stationId: string, command: string) {
+    super(`station ${stationId} did not answer ${command} in time`);
+    this.name = 'CommandTimeoutError';
+  }
+}
+
+/** The charger answered with an OCPP CALLERROR. */
+export class CommandRejectedError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'CommandRejectedError';
+  }
+}
+
+/** Delivers a command to the charger and returns its translated answer; throws the errors above. */
+export interface CommandTransport {
+  send(stationId: string, command: StationCommand): Promise<{ result: CommandResult; action: string }>;
+}
+
+export interface CommandOutcome {
+  commandId: string;
+  result: CommandResult;
+}
+
+export class CommandService {
+  private transport: CommandTransport | undefined;
+
+  constructor(private readonly db: Kysely<Database>) {}
+
+  useTransport(transport: CommandTransport): void {
+    this.transport = transport;
+  }
+
+  /** Sends a command and waits for the charger's answer; every attempt lands in the command log. */
+  async send(stationId: string, command: StationCommand, requestedBy = 'system'): Promise<CommandOutcome> {
+    if (!this.transport) throw new Error('no command transport configured');
+    const { name, ...request } = command;
+    const logged = await this.db
+      .insertInto('command_log')
+      .values({
+        station_id: stationId,
+        command: name,
+        action: null,
+        request: JSON.stringify(request),
+        response: null,
+        status: 'pending',
+        error: null,
+        requested_by: requestedBy,
+        created_at: new Date(),
+        completed_at: null,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    try {
+      const { result, action } = await this.transport.send(stationId, command);
+      await this.finish(logged.id, { action, status: result.status, response: JSON.stringify(result) });
+      return { commandId: logged.id, result };
+    } catch (err) {
+      const status =
+        err instanceof StationOfflineError
+          ? 'offline'
+          : err instanceof CommandTimeoutError
+            ? 'timeout'
+            : err instanceof CommandRejectedError
+              ? 'callerror'
+              : 'error';
+      await this.finish(logged.id, { status, error: (err as Error).message });
+      throw err;
+    }
+  }
+
+  private async finish(
+    id: string,
+    values: { action?: string; status: string; response?: string; error?: string },
+  ): Promise<void> {
+    await this.db
+      .updateTable('command_log')
+      .set({
+        ...(values.action ? { action: values.action } : {}),
+        status: values.status,
+        response: values.response ?? null,
+        error: values.error ?? null,
+        completed_at: new Date(),
+      })
+      .where('id', '=', id)
+      .execute();
+  }
+}

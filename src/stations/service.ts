@@ -1,0 +1,372 @@
+// The stations domain: which chargers may connect, what they are, their connectors' status timeline,
+// their events and faults, device model and configuration. Called by the OCPP edge with
+// version-neutral values; never knows the protocol version.
+import type { Kysely } from 'kysely';
+import { sql } from 'kysely';
+import type { Database } from '../storage/schema.ts';
+import type { BatchWriter } from '../storage/batch-writer.ts';
+import { hashPassword, verifyPassword } from '../security/passwords.ts';
+import type {
+  BootDecision,
+  BootInfo,
+  ConfigurationKey,
+  ConnectorStatus,
+  DeviceVariable,
+  StationEvent,
+  StatusReport,
+} from './model.ts';
+
+export interface StationsOptions {
+  acceptUnknownStations: boolean;
+  heartbeatIntervalS: number;
+  /** How often coalesced "last seen" times are written, ms. */
+  lastSeenFlushMs?: number;
+}
+
+export type AdmissionResult =
+  | { admitted: true; registeredNow: boolean }
+  | { admitted: false; reason: 'unknown station' | 'station blocked' | 'bad password' | 'password required' };
+
+export interface StationRegistration {
+  id: string;
+  password?: string;
+  admission?: 'allowed' | 'blocked';
+}
+
+const ACTIVE_FAULT_STATUSES: ReadonlySet<ConnectorStatus> = new Set(['faulted']);
+
+export class StationsService {
+  private readonly lastSeen = new Map<string, Date>();
+  private readonly lastSeenTimer: NodeJS.Timeout;
+  /** Current status per port, to notice changes without reading the database. */
+  private readonly portStatus = new Map<string, ConnectorStatus>();
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly writer: BatchWriter,
+    private readonly options: StationsOptions,
+  ) {
+    writer.define('evses', { conflict: ['station_id', 'evse_id'], key: (r) => `${r.station_id}\u0000${r.evse_id}` });
+    writer.define('connectors', {
+      conflict: ['station_id', 'evse_id', 'connector_id'],
+      update: ['status', 'error_code', 'vendor_error_code', 'status_at'],
+      // Offline replays arrive late: an older report never overwrites a newer current status.
+      updateWhere: sql`connectors.status_at <= excluded.status_at`,
+      key: (r) => `${r.station_id}\u0000${r.evse_id}\u0000${r.connector_id}`,
+      prefer: (cur, inc) => (inc.status_at as Date) >= (cur.status_at as Date),
+    });
+    writer.define('connector_status');
+    writer.define('station_events');
+    writer.define('device_model_variables', {
+      conflict: [
+        'station_id',
+        'component',
+        'component_instance',
+        'evse_id',
+        'connector_id',
+        'variable',
+        'variable_instance',
+        'attribute_type',
+      ],
+      update: ['value', 'mutability', 'characteristics', 'updated_at'],
+      key: (r) =>
+        [
+          r.station_id,
+          r.component,
+          r.component_instance,
+          r.evse_id,
+          r.connector_id,
+          r.variable,
+          r.variable_instance,
+          r.attribute_type,
+        ].join('\u0000'),
+    });
+    writer.define('configuration_keys', {
+      conflict: ['station_id', 'key'],
+      update: ['value', 'readonly', 'updated_at'],
+      key: (r) => `${r.station_id}\u0000${r.key}`,
+    });
+    this.lastSeenTimer = setInterval(() => void this.flushLastSeen(), options.lastSeenFlushMs ?? 5000);
+    this.lastSeenTimer.unref();
+  }
+
+  /** Registers (or updates) a charger ahead of its first connection; the password is stored hashed. */
+  async register(station: StationRegistration): Promise<void> {
+    const password_hash = station.password ? await hashPassword(station.password) : null;
+    await this.db
+      .insertInto('stations')
+      .values({ ...emptyStation(station.id), password_hash, admission: station.admission ?? 'allowed' })
+      .onConflict((oc) =>
+        oc.column('id').doUpdateSet({
+          password_hash,
+          admission: station.admission ?? 'allowed',
+          updated_at: new Date(),
+        }),
+      )
+      .execute();
+  }
+
+  /** Decides whether a charger may open its OCPP connection (before any handler sees it). */
+  async admit(stationId: string, password: string | undefined): Promise<AdmissionResult> {
+    const row = await this.db
+      .selectFrom('stations')
+      .select(['admission', 'password_hash'])
+      .where('id', '=', stationId)
+      .executeTakeFirst();
+    if (!row) {
+      if (!this.options.acceptUnknownStations) return { admitted: false, reason: 'unknown station' };
+      await this.db
+        .insertInto('stations')
+        .values(emptyStation(stationId))
+        .onConflict((oc) => oc.column('id').doNothing())
+        .execute();
+      return { admitted: true, registeredNow: true };
+    }
+    if (row.admission === 'blocked') return { admitted: false, reason: 'station blocked' };
+    if (row.password_hash) {
+      if (password === undefined) return { admitted: false, reason: 'password required' };
+      if (!(await verifyPassword(password, row.password_hash))) return { admitted: false, reason: 'bad password' };
+    }
+    return { admitted: true, registeredNow: false };
+  }
+
+  async connected(stationId: string, protocol: string): Promise<void> {
+    const now = new Date();
+    await this.db
+      .updateTable('stations')
+      .set({ online: true, protocol, last_connected_at: now, last_seen_at: now, updated_at: now })
+      .where('id', '=', stationId)
+      .execute();
+    await this.recordEvent(stationId, { kind: 'connection', info: 'connected', timestamp: now, payload: { protocol } });
+  }
+
+  async disconnected(stationId: string, reason: string): Promise<void> {
+    const now = new Date();
+    this.lastSeen.delete(stationId);
+    await this.db
+      .updateTable('stations')
+      .set({ online: false, last_disconnected_at: now, last_seen_at: now, updated_at: now })
+      .where('id', '=', stationId)
+      .execute();
+    await this.recordEvent(stationId, {
+      kind: 'connection',
+      info: 'disconnected',
+      timestamp: now,
+      payload: { reason },
+    });
+  }
+
+  async boot(stationId: string, info: BootInfo): Promise<BootDecision> {
+    const now = new Date();
+    await this.db
+      .updateTable('stations')
+      .set({
+        vendor: info.vendor,
+        model: info.model,
+        serial_number: info.serialNumber ?? null,
+        firmware_version: info.firmwareVersion ?? null,
+        iccid: info.iccid ?? null,
+        imsi: info.imsi ?? null,
+        meter_type: info.meterType ?? null,
+        meter_serial_number: info.meterSerialNumber ?? null,
+        registration_status: 'accepted',
+        last_boot_at: now,
+        last_boot_reason: info.reason ?? null,
+        last_seen_at: now,
+        updated_at: now,
+      })
+      .where('id', '=', stationId)
+      .execute();
+    await this.recordEvent(stationId, { kind: 'boot', info: info.reason, timestamp: now, payload: { ...info } });
+    return { status: 'accepted', intervalS: this.options.heartbeatIntervalS, currentTime: now };
+  }
+
+  /** Any message from a charger proves it alive; the time is written coalesced, every few seconds. */
+  touch(stationId: string): void {
+    this.lastSeen.set(stationId, new Date());
+  }
+
+  async flushLastSeen(): Promise<void> {
+    if (this.lastSeen.size === 0) return;
+    const entries = [...this.lastSeen.entries()];
+    this.lastSeen.clear();
+    for (let i = 0; i < entries.length; i += 1000) {
+      const chunk = entries.slice(i, i + 1000);
+      const values = sql.join(chunk.map(([id, at]) => sql`(${id}, ${at.toISOString()}::timestamptz)`));
+      await sql`UPDATE stations SET last_seen_at = v.at FROM (VALUES ${values}) AS v(id, at)
+                WHERE stations.id = v.id AND (stations.last_seen_at IS NULL OR stations.last_seen_at < v.at)`.execute(
+        this.db,
+      );
+    }
+  }
+
+  /** Stores a connector status report: the port's current status and one row in its timeline. */
+  async reportStatus(stationId: string, report: StatusReport): Promise<void> {
+    const now = new Date();
+    this.portStatus.set(portKey(stationId, report.evseId, report.connectorId), report.status);
+    const rows: Parameters<BatchWriter['write']>[0] = {
+      evses: [{ station_id: stationId, evse_id: report.evseId }],
+      connectors: [
+        {
+          station_id: stationId,
+          evse_id: report.evseId,
+          connector_id: report.connectorId,
+          status: report.status,
+          error_code: report.errorCode ?? null,
+          vendor_error_code: report.vendorErrorCode ?? null,
+          status_at: report.timestamp,
+        },
+      ],
+      connector_status: [
+        {
+          station_id: stationId,
+          evse_id: report.evseId,
+          connector_id: report.connectorId,
+          status: report.status,
+          error_code: report.errorCode ?? null,
+          vendor_id: report.vendorId ?? null,
+          vendor_error_code: report.vendorErrorCode ?? null,
+          info: report.info ?? null,
+          occurred_at: report.timestamp,
+          received_at: now,
+        },
+      ],
+    };
+    // A fault with a code is also a charger event, so faults can be listed without scanning the timeline.
+    if (ACTIVE_FAULT_STATUSES.has(report.status) || (report.errorCode && report.errorCode !== 'NoError')) {
+      rows.station_events = [
+        eventRow(stationId, {
+          kind: 'fault',
+          evseId: report.evseId,
+          connectorId: report.connectorId,
+          errorCode: report.errorCode,
+          vendorId: report.vendorId,
+          vendorErrorCode: report.vendorErrorCode,
+          info: report.info,
+          timestamp: report.timestamp,
+          payload: { status: report.status },
+        }),
+      ];
+    }
+    await this.writer.write(rows);
+  }
+
+  /** The last known status of a port on this node (from this process's view), if any. */
+  currentStatus(stationId: string, evseId: number, connectorId: number): ConnectorStatus | undefined {
+    return this.portStatus.get(portKey(stationId, evseId, connectorId));
+  }
+
+  async recordEvent(stationId: string, event: StationEvent): Promise<void> {
+    await this.recordEvents(stationId, [event]);
+  }
+
+  async recordEvents(stationId: string, events: StationEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    await this.writer.write({ station_events: events.map((e) => eventRow(stationId, e)) });
+    const last = events[events.length - 1]!;
+    if (last.kind === 'firmware' || last.kind === 'diagnostics') {
+      const column = last.kind === 'firmware' ? 'firmware_status' : 'diagnostics_status';
+      await this.db
+        .updateTable('stations')
+        .set({ [column]: last.info ?? null, updated_at: new Date() })
+        .where('id', '=', stationId)
+        .execute();
+    }
+  }
+
+  async reportDeviceModel(stationId: string, variables: DeviceVariable[]): Promise<void> {
+    if (variables.length === 0) return;
+    const now = new Date();
+    await this.writer.write({
+      device_model_variables: variables.map((v) => ({
+        station_id: stationId,
+        component: v.component,
+        component_instance: v.componentInstance ?? '',
+        evse_id: v.evseId ?? 0,
+        connector_id: v.connectorId ?? 0,
+        variable: v.variable,
+        variable_instance: v.variableInstance ?? '',
+        attribute_type: v.attributeType ?? 'Actual',
+        value: v.value ?? null,
+        mutability: v.mutability ?? null,
+        characteristics: JSON.stringify(v.characteristics ?? null),
+        updated_at: now,
+      })),
+    });
+  }
+
+  async storeConfiguration(stationId: string, keys: ConfigurationKey[]): Promise<void> {
+    if (keys.length === 0) return;
+    const now = new Date();
+    await this.writer.write({
+      configuration_keys: keys.map((k) => ({
+        station_id: stationId,
+        key: k.key,
+        value: k.value ?? null,
+        readonly: k.readonly,
+        updated_at: now,
+      })),
+    });
+  }
+
+  /** Marks every station offline: at start nothing is connected to this node yet. */
+  async markAllOffline(): Promise<void> {
+    await this.db.updateTable('stations').set({ online: false }).where('online', '=', true).execute();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.lastSeenTimer);
+    await this.flushLastSeen();
+  }
+}
+
+function portKey(stationId: string, evseId: number, connectorId: number): string {
+  return `${stationId}\u0000${evseId}\u0000${connectorId}`;
+}
+
+function eventRow(stationId: string, e: StationEvent): Record<string, unknown> {
+  return {
+    station_id: stationId,
+    evse_id: e.evseId ?? null,
+    connector_id: e.connectorId ?? null,
+    kind: e.kind,
+    error_code: e.errorCode ?? null,
+    vendor_id: e.vendorId ?? null,
+    vendor_error_code: e.vendorErrorCode ?? null,
+    info: e.info ?? null,
+    severity: e.severity ?? null,
+    cleared: e.cleared ?? null,
+    component: e.component ?? null,
+    variable: e.variable ?? null,
+    actual_value: e.actualValue ?? null,
+    transaction_ref: e.transactionRef ?? null,
+    event_ref: e.eventRef ?? null,
+    payload: JSON.stringify(e.payload),
+    occurred_at: e.timestamp,
+    received_at: new Date(),
+  };
+}
+
+function emptyStation(id: string) {
+  return {
+    id,
+    protocol: null,
+    registration_status: null,
+    password_hash: null,
+    vendor: null,
+    model: null,
+    serial_number: null,
+    firmware_version: null,
+    iccid: null,
+    imsi: null,
+    meter_type: null,
+    meter_serial_number: null,
+    firmware_status: null,
+    diagnostics_status: null,
+    last_boot_at: null,
+    last_boot_reason: null,
+    last_seen_at: null,
+    last_connected_at: null,
+    last_disconnected_at: null,
+  };
+}

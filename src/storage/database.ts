@@ -1,0 +1,68 @@
+// Opens the one database OpenCPO runs on: PostgreSQL when a URL is given, else embedded PGlite (a directory,
+// or memory for a throw-away instance). Both speak PostgreSQL's dialect, so every query is written once.
+import { mkdirSync } from 'node:fs';
+import { Kysely, PostgresDialect } from 'kysely';
+import { PGliteDialect } from 'kysely-pglite-dialect';
+import { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
+import type { Database } from './schema.ts';
+import { migrateToLatest } from './migrate.ts';
+
+export type DatabaseKind = 'pglite' | 'postgres';
+
+export interface DatabaseOptions {
+  /** PostgreSQL connection string; when set, the embedded database is not used. */
+  url?: string;
+  /** PGlite data directory, or 'memory' for a throw-away database. */
+  dataDir?: string;
+  /** Connections in the PostgreSQL pool. */
+  poolSize?: number;
+}
+
+export interface OpenDatabase {
+  db: Kysely<Database>;
+  kind: DatabaseKind;
+  /** Where the data lives, without secrets, for logs. */
+  describe: string;
+  close(): Promise<void>;
+}
+
+// PostgreSQL bigint (bigserial ids, counts) arrives as a string; numeric too. Keep the defaults: ids stay strings.
+// Timestamps come back as Date from both drivers.
+
+export async function openDatabase(options: DatabaseOptions): Promise<OpenDatabase> {
+  let db: Kysely<Database>;
+  let kind: DatabaseKind;
+  let describe: string;
+  if (options.url) {
+    const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10 });
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    kind = 'postgres';
+    describe = `postgres ${redactUrl(options.url)}`;
+  } else {
+    const dir = options.dataDir ?? './data';
+    let lite: PGlite;
+    if (dir === 'memory') {
+      lite = await PGlite.create();
+      describe = 'pglite (memory)';
+    } else {
+      mkdirSync(dir, { recursive: true });
+      lite = await PGlite.create(dir);
+      describe = `pglite ${dir}`;
+    }
+    db = new Kysely<Database>({ dialect: new PGliteDialect(lite) });
+    kind = 'pglite';
+  }
+  await migrateToLatest(db);
+  return { db, kind, describe, close: () => db.destroy() };
+}
+
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable url)';
+  }
+}
