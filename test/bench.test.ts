@@ -23,6 +23,8 @@ function runBench(args: string[]): Promise<{ code: number | null; stdout: string
   });
 }
 
+// One run covers both the steady-state figures and --storm's, to keep the test short (each run starts
+// three servers).
 test('opencpo bench reports a sane JSON line at small scale', { timeout: 100_000 }, async () => {
   const { code, stdout, stderr } = await runBench([
     '--stations',
@@ -31,6 +33,7 @@ test('opencpo bench reports a sane JSON line at small scale', { timeout: 100_000
     '3',
     '--ceiling-duration',
     '1',
+    '--storm',
     '--json-only',
   ]);
   assert.equal(code, 0, `bench exited with ${code}:\n${stderr}`);
@@ -65,24 +68,8 @@ test('opencpo bench reports a sane JSON line at small scale', { timeout: 100_000
   }
   assert.ok((result.p50Ms as number) <= (result.p99Ms as number), 'p50 <= p99');
   assert.ok(result.rowsPerSec === null || typeof result.rowsPerSec === 'number', 'rowsPerSec is a number or null');
-});
 
-test('opencpo bench --storm reports the storm figures', { timeout: 100_000 }, async () => {
-  const { code, stdout, stderr } = await runBench([
-    '--stations',
-    '20',
-    '--duration',
-    '2',
-    '--ceiling-duration',
-    '0.5',
-    '--no-half-load',
-    '--storm',
-    '--json-only',
-  ]);
-  assert.equal(code, 0, `bench exited with ${code}:\n${stderr}`);
-  const lines = stdout.trim().split('\n');
-  const result = JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
-  assert.equal(result.stormAccepted, 20);
+  assert.equal(result.stormAccepted, 10);
   assert.equal(typeof result.stormSeconds, 'number');
   assert.ok((result.stormSeconds as number) >= 0);
   assert.equal(typeof result.maxLatencyMs, 'number');

@@ -20,6 +20,8 @@ export class LoadContext {
   running = false;
   /** 0 = closed loop; otherwise each charger sends one CALL per paceMs. */
   paceMs = 0;
+  /** Bumped on every change of pace, so that each charger picks a fresh random phase for the new pace. */
+  paceEpoch = 0;
   /** Set when the worker shuts down, so that closed sockets are not reopened. */
   closing = false;
 

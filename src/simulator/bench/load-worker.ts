@@ -65,6 +65,7 @@ port.on('message', (message: ToWorker) => {
     case 'load-start':
       ctx.running = true;
       ctx.paceMs = message.paceMs;
+      ctx.paceEpoch++;
       for (const charger of chargers) charger.kick();
       return;
     case 'boot-report':

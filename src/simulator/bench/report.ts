@@ -18,6 +18,8 @@ export interface BenchSummary {
   halfLoadMsgsPerSec: number | null;
   halfLoadP50Ms: number | null;
   halfLoadP99Ms: number | null;
+  /** The last ceiling pass at the same pace as OpenCPO's half load: the latency floor of generator and machine. */
+  ceilingHalfLoadP99Ms: number | null;
   ceilingP99Ms: number | null;
   rssMiB: number | null;
   rssIdleMiB: number | null;
@@ -52,9 +54,12 @@ export function summarize(run: BenchRun): BenchSummary {
   const ceilingRuns: [number, number] = [round(ceilingFirst.msgsPerSec), round(ceilingLast.msgsPerSec)];
   const ceiling = (ceilingFirst.msgsPerSec + ceilingLast.msgsPerSec) / 2;
   const latency = opencpo.window.latency;
+  // Below zero means the idle baseline still held start-up garbage that was freed later: no usable figure.
+  const rssGrowth =
+    opencpo.rssBytes !== null && opencpo.rssIdleBytes !== null ? opencpo.rssBytes - opencpo.rssIdleBytes : null;
   const rssPerConn =
-    opencpo.rssBytes !== null && opencpo.rssIdleBytes !== null && opencpo.connected > 0
-      ? round((opencpo.rssBytes - opencpo.rssIdleBytes) / 1024 / opencpo.connected, 1)
+    rssGrowth !== null && rssGrowth >= 0 && opencpo.connected > 0
+      ? round(rssGrowth / 1024 / opencpo.connected, 1)
       : null;
   const summary: BenchSummary = {
     stations: options.stations,
@@ -71,6 +76,7 @@ export function summarize(run: BenchRun): BenchSummary {
     halfLoadMsgsPerSec: opencpo.halfLoad ? round(opencpo.halfLoad.msgsPerSec) : null,
     halfLoadP50Ms: opencpo.halfLoad ? ms(opencpo.halfLoad.latency.percentileMs(0.5)) : null,
     halfLoadP99Ms: opencpo.halfLoad ? ms(opencpo.halfLoad.latency.percentileMs(0.99)) : null,
+    ceilingHalfLoadP99Ms: ceilingLast.halfLoad ? ms(ceilingLast.halfLoad.latency.percentileMs(0.99)) : null,
     ceilingP99Ms: ms(ceilingFirst.window.latency.percentileMs(0.99)),
     rssMiB: mib(opencpo.rssBytes),
     rssIdleMiB: mib(opencpo.rssIdleBytes),
@@ -142,7 +148,7 @@ export function formatTable(run: BenchRun, summary: BenchSummary): string {
       'latency at half load',
       summary.halfLoadMsgsPerSec === null
         ? 'n/a'
-        : `p50 ${fmt(summary.halfLoadP50Ms)} ms, p99 ${fmt(summary.halfLoadP99Ms)} ms at ${fmt(summary.halfLoadMsgsPerSec)} msgs/s`,
+        : `p50 ${fmt(summary.halfLoadP50Ms)} ms, p99 ${fmt(summary.halfLoadP99Ms)} ms at ${fmt(summary.halfLoadMsgsPerSec)} msgs/s (ceiling at the same pace: p99 ${fmt(summary.ceilingHalfLoadP99Ms)} ms)`,
     ],
     [
       'server RSS',

@@ -44,7 +44,7 @@ export interface PassResult {
   rssBytes: number | null;
   rssIdleBytes: number | null;
   rowsPerSec: number | null;
-  halfLoad?: { msgsPerSec: number; latency: LatencyHistogram };
+  halfLoad?: { msgsPerSec: number; latency: LatencyHistogram; paceMs: number };
 }
 
 export interface BenchRun {
@@ -71,8 +71,10 @@ export function planPasses(options: BenchOptions): PassPlan {
   const share = Math.max(1, Math.round(d * 0.15 * 10) / 10);
   const ceilingS = options.ceilingS ?? share;
   const halfLoadS = options.halfLoad && options.rateS === 0 ? share : 0;
-  const opencpoS = Math.max(1, d - 2 * ceilingS - halfLoadS);
-  const warmupS = Math.min(2, Math.max(0.5, d * 0.05));
+  // Half load runs twice: on OpenCPO and, at the same pace, on the last ceiling pass.
+  const opencpoS = Math.max(1, d - 2 * ceilingS - 2 * halfLoadS);
+  // Thousands of fresh connections need longer for the JIT, the GC and the server's caches to settle.
+  const warmupS = Math.min(5, Math.max(0.5, d * 0.05) + options.stations / 5000);
   return { warmupS, ceilingS, opencpoS, halfLoadS };
 }
 
@@ -102,12 +104,20 @@ class ProgressLine {
   };
 }
 
+/**
+ * How a pass measures latency under a lighter, paced load after its closed-loop window: 'half-of-own' paces
+ * to half the throughput just measured (OpenCPO); a number of milliseconds repeats the pace OpenCPO had
+ * (the last ceiling pass), which shows how much of that latency the generator and the machine add anyway.
+ */
+type HalfLoad = 'half-of-own' | number | undefined;
+
 async function runPass(
   kind: TargetKind,
   label: string,
   seconds: number,
   options: BenchOptions,
   plan: PassPlan,
+  halfLoadPlan: HalfLoad,
 ): Promise<PassResult> {
   const target: TargetProcess = await startTarget({
     kind,
@@ -126,6 +136,8 @@ async function runPass(
   });
   const progress = new ProgressLine(pool, label, options.stations, options.onProgress);
   try {
+    // The idle baseline once start-up garbage (migrations, embedded database boot) has had time to go.
+    await sleep(1000);
     const rssIdleBytes = target.rssBytes();
     pool.start();
     const connectS = options.storm ? 0 : options.stations / options.connectsPerSecond;
@@ -141,13 +153,13 @@ async function runPass(
     const msgsPerSec = window.answered / window.seconds;
 
     let halfLoad: PassResult['halfLoad'];
-    if (kind === 'opencpo' && plan.halfLoadS > 0 && msgsPerSec > 0) {
+    if (halfLoadPlan !== undefined && plan.halfLoadS > 0 && msgsPerSec > 0) {
       // One CALL per charger every paceMs adds up to half the closed-loop throughput just measured.
-      const paceMs = (options.stations / (msgsPerSec / 2)) * 1000;
+      const paceMs = halfLoadPlan === 'half-of-own' ? (options.stations / (msgsPerSec / 2)) * 1000 : halfLoadPlan;
       pool.startLoad(paceMs);
       await sleepWithTicks(Math.max(plan.warmupS * 1000, Math.min(paceMs * 2, 5000)), progress.tick);
       const half = await pool.measure(plan.halfLoadS, progress.tick);
-      halfLoad = { msgsPerSec: half.answered / half.seconds, latency: half.latency };
+      halfLoad = { msgsPerSec: half.answered / half.seconds, latency: half.latency, paceMs };
     }
 
     pool.stopLoad();
@@ -185,8 +197,8 @@ async function sleepWithTicks(ms: number, tick: () => void): Promise<void> {
 export async function runBench(options: BenchOptions): Promise<BenchRun> {
   const started = performance.now();
   const plan = planPasses(options);
-  const ceilingFirst = await runPass('ceiling', 'ceiling-first', plan.ceilingS, options, plan);
-  const opencpo = await runPass('opencpo', 'opencpo', plan.opencpoS, options, plan);
-  const ceilingLast = await runPass('ceiling', 'ceiling-last', plan.ceilingS, options, plan);
+  const ceilingFirst = await runPass('ceiling', 'ceiling-first', plan.ceilingS, options, plan, undefined);
+  const opencpo = await runPass('opencpo', 'opencpo', plan.opencpoS, options, plan, 'half-of-own');
+  const ceilingLast = await runPass('ceiling', 'ceiling-last', plan.ceilingS, options, plan, opencpo.halfLoad?.paceMs);
   return { options, ceilingFirst, opencpo, ceilingLast, wallSeconds: (performance.now() - started) / 1000 };
 }

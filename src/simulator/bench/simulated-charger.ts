@@ -36,6 +36,7 @@ export class SimulatedCharger {
   private pendingConnector = 0;
   private sentAt = 0;
   private nextDueAt = 0;
+  private paceEpoch = -1;
   private paceTimer: NodeJS.Timeout | undefined;
   private readonly idTag: string;
   // Index 0 unused: connectors are numbered from 1.
@@ -77,8 +78,6 @@ export class SimulatedCharger {
   /** Called when load starts or its pace changes, for chargers parked after their last answer. */
   kick(): void {
     if (!this.accepted || this.pending !== Pending.None || this.paceTimer) return;
-    // Spread paced chargers over one interval instead of sending all in the same instant.
-    this.nextDueAt = performance.now() + (this.ctx.paceMs > 0 ? Math.random() * this.ctx.paceMs : 0);
     this.scheduleNext();
   }
 
@@ -217,8 +216,15 @@ export class SimulatedCharger {
     const pace = this.ctx.paceMs;
     if (pace === 0) return this.sendNext();
     const now = performance.now();
-    // Paced: keep a fixed schedule; a late answer makes the next CALL go at once, never two at a time.
-    this.nextDueAt = Math.max(this.nextDueAt + pace, now);
+    if (this.paceEpoch !== this.ctx.paceEpoch) {
+      // A new pace: start at a random point of the interval. Chargers that all switch at the same moment
+      // (or were all answered in the same burst) would otherwise stay in lockstep and load the server in waves.
+      this.paceEpoch = this.ctx.paceEpoch;
+      this.nextDueAt = now + Math.random() * pace;
+    } else {
+      // Keep a fixed schedule; a late answer makes the next CALL go at once, never two at a time.
+      this.nextDueAt = Math.max(this.nextDueAt + pace, now);
+    }
     const delay = this.nextDueAt - now;
     if (delay < 1) return this.sendNext();
     this.paceTimer = setTimeout(() => {
