@@ -253,7 +253,8 @@ export function identityFrom(url: string): string {
   } catch {
     throw new Refusal(400, 'station identity is not valid URL encoding');
   }
-  if (id.length > MAX_IDENTITY_LENGTH || [...id].some((ch) => ch.charCodeAt(0) < 0x20)) throw new Refusal(400, 'invalid station identity');
+  if (id.length > MAX_IDENTITY_LENGTH || [...id].some((ch) => ch.charCodeAt(0) < 0x20))
+    throw new Refusal(400, 'invalid station identity');
   return id;
 }
 
