@@ -11,6 +11,7 @@ import { OcppServer } from './ocpp/server.ts';
 import { Metrics } from './observability/metrics.ts';
 import { createLogger, type Logger } from './observability/log.ts';
 import { registerReadRoutes } from './api/read-routes.ts';
+import { EventBus } from './events/bus.ts';
 
 export interface OpenCpo {
   config: Config;
@@ -18,6 +19,7 @@ export interface OpenCpo {
   stations: StationsService;
   sessions: SessionsService;
   commands: CommandService;
+  events: EventBus;
   ocpp: OcppServer;
   http: FastifyInstance;
   metrics: Metrics;
@@ -39,12 +41,15 @@ export async function startOpenCpo(config: Config, log: Logger = createLogger(co
     },
     onError: (err) => log.error({ err }, 'group commit failed; the messages it carried were not acknowledged'),
   });
-  const stations = new StationsService(database.db, writer, {
-    acceptUnknownStations: config.acceptUnknownStations,
-    heartbeatIntervalS: config.heartbeatIntervalS,
-  });
-  const sessions = new SessionsService(database.db, writer, stations);
-  const commands = new CommandService(database.db);
+  const events = new EventBus((err, event) => log.error({ err, event: event.type }, 'event listener failed'));
+  const stations = new StationsService(
+    database.db,
+    writer,
+    { acceptUnknownStations: config.acceptUnknownStations, heartbeatIntervalS: config.heartbeatIntervalS },
+    events,
+  );
+  const sessions = new SessionsService(database.db, writer, stations, events);
+  const commands = new CommandService(database.db, events);
   await stations.markAllOffline();
 
   const ocpp = new OcppServer({ stations, sessions, log: log.child({ module: 'ocpp' }) }, metrics, {
@@ -73,6 +78,7 @@ export async function startOpenCpo(config: Config, log: Logger = createLogger(co
     stations,
     sessions,
     commands,
+    events,
     ocpp,
     http,
     metrics,

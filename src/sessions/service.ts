@@ -7,6 +7,7 @@ import type { BatchWriter } from '../storage/batch-writer.ts';
 import type { StationsService } from '../stations/service.ts';
 import type { ConnectorStatus } from '../stations/model.ts';
 import { ENERGY_REGISTER } from './meter.ts';
+import type { EventBus } from '../events/bus.ts';
 import type {
   AuthorizationResult,
   ChargingState,
@@ -51,6 +52,7 @@ export class SessionsService {
     private readonly db: Kysely<Database>,
     private readonly writer: BatchWriter,
     private readonly stations: StationsService,
+    private readonly bus?: EventBus,
   ) {
     writer.define('meter_samples', {
       // Keep the transaction's energy up to date in the same commit as its samples.
@@ -126,6 +128,18 @@ export class SessionsService {
       return { ...tx, duplicate: false };
     });
     this.idCache.set(`${stationId}\u0000${result.chargerTransactionId}`, result.id);
+    if (!result.duplicate) {
+      this.bus?.publish({
+        type: `transaction.${input.eventType}`,
+        transactionId: result.id,
+        stationId,
+        evseId: result.evseId,
+        connectorId: result.connectorId,
+        ...(input.idToken ? { idToken: input.idToken.idToken } : {}),
+        ...(input.stopReason ? { stopReason: input.stopReason } : {}),
+        at: input.timestamp,
+      });
+    }
     if (!result.duplicate && input.chargingState) {
       const status = input.eventType === 'ended' ? undefined : CHARGING_STATE_STATUS[input.chargingState];
       if (status && this.stations.currentStatus(stationId, result.evseId, result.connectorId) !== status) {

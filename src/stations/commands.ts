@@ -3,6 +3,7 @@
 // holds its socket, which OCPP version it speaks) is the transport's business, injected at start.
 import type { Kysely } from 'kysely';
 import type { Database } from '../storage/schema.ts';
+import type { EventBus } from '../events/bus.ts';
 
 export type StationCommand =
   | { name: 'reset'; type: 'soft' | 'hard' }
@@ -76,7 +77,10 @@ export interface CommandOutcome {
 export class CommandService {
   private transport: CommandTransport | undefined;
 
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly bus?: EventBus,
+  ) {}
 
   useTransport(transport: CommandTransport): void {
     this.transport = transport;
@@ -105,6 +109,7 @@ export class CommandService {
     try {
       const { result, action } = await this.transport.send(stationId, command);
       await this.finish(logged.id, { action, status: result.status, response: JSON.stringify(result) });
+      this.published(logged.id, stationId, name, result.status, requestedBy);
       return { commandId: logged.id, result };
     } catch (err) {
       const status =
@@ -116,8 +121,21 @@ export class CommandService {
               ? 'callerror'
               : 'error';
       await this.finish(logged.id, { status, error: (err as Error).message });
+      this.published(logged.id, stationId, name, status, requestedBy);
       throw err;
     }
+  }
+
+  private published(commandId: string, stationId: string, command: string, status: string, requestedBy: string): void {
+    this.bus?.publish({
+      type: 'command.completed',
+      commandId,
+      stationId,
+      command,
+      status,
+      requestedBy,
+      at: new Date(),
+    });
   }
 
   private async finish(

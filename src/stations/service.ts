@@ -6,6 +6,7 @@ import { sql } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import type { BatchWriter } from '../storage/batch-writer.ts';
 import { hashPassword, verifyPassword } from '../security/passwords.ts';
+import type { EventBus } from '../events/bus.ts';
 import type {
   BootDecision,
   BootInfo,
@@ -45,6 +46,7 @@ export class StationsService {
     private readonly db: Kysely<Database>,
     private readonly writer: BatchWriter,
     private readonly options: StationsOptions,
+    private readonly bus?: EventBus,
   ) {
     writer.define('evses', { conflict: ['station_id', 'evse_id'], key: (r) => `${r.station_id}\u0000${r.evse_id}` });
     writer.define('connectors', {
@@ -138,6 +140,7 @@ export class StationsService {
       .where('id', '=', stationId)
       .execute();
     await this.recordEvent(stationId, { kind: 'connection', info: 'connected', timestamp: now, payload: { protocol } });
+    this.bus?.publish({ type: 'station.connected', stationId, protocol, at: now });
   }
 
   async disconnected(stationId: string, reason: string): Promise<void> {
@@ -178,6 +181,7 @@ export class StationsService {
       .where('id', '=', stationId)
       .execute();
     await this.recordEvent(stationId, { kind: 'boot', info: info.reason, timestamp: now, payload: { ...info } });
+    this.bus?.publish({ type: 'station.booted', stationId, reason: info.reason, at: now });
     return { status: 'accepted', intervalS: this.options.heartbeatIntervalS, currentTime: now };
   }
 
@@ -203,7 +207,9 @@ export class StationsService {
   /** Stores a connector status report: the port's current status and one row in its timeline. */
   async reportStatus(stationId: string, report: StatusReport): Promise<void> {
     const now = new Date();
-    this.portStatus.set(portKey(stationId, report.evseId, report.connectorId), report.status);
+    const key = portKey(stationId, report.evseId, report.connectorId);
+    const previous = this.portStatus.get(key);
+    this.portStatus.set(key, report.status);
     const rows: Parameters<BatchWriter['write']>[0] = {
       evses: [{ station_id: stationId, evse_id: report.evseId }],
       connectors: [
@@ -249,6 +255,19 @@ export class StationsService {
       ];
     }
     await this.writer.write(rows);
+    this.bus?.publish({
+      type: 'connector.status',
+      stationId,
+      evseId: report.evseId,
+      connectorId: report.connectorId,
+      status: report.status,
+      ...(previous ? { previous } : {}),
+      ...(report.errorCode ? { errorCode: report.errorCode } : {}),
+      ...(report.vendorId ? { vendorId: report.vendorId } : {}),
+      ...(report.vendorErrorCode ? { vendorErrorCode: report.vendorErrorCode } : {}),
+      ...(report.info ? { info: report.info } : {}),
+      at: report.timestamp,
+    });
   }
 
   /** The last known status of a port on this node (from this process's view), if any. */
@@ -263,6 +282,7 @@ export class StationsService {
   async recordEvents(stationId: string, events: StationEvent[]): Promise<void> {
     if (events.length === 0) return;
     await this.writer.write({ station_events: events.map((e) => eventRow(stationId, e)) });
+    for (const event of events) this.bus?.publish({ type: 'station.event', stationId, event, at: event.timestamp });
     const last = events[events.length - 1]!;
     if (last.kind === 'firmware' || last.kind === 'diagnostics') {
       const column = last.kind === 'firmware' ? 'firmware_status' : 'diagnostics_status';

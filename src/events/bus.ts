@@ -1,0 +1,75 @@
+// Domain events inside one node: what happened, published after it is durable. Consumers (live SSE
+// stream, billing on transaction end, uptime and alerts, later NATS fan-out to other nodes) subscribe
+// here; producers never know who listens. Anything that must survive a crash (webhooks, e-mail) goes
+// through the outbox table, not through this bus alone.
+import { EventEmitter } from 'node:events';
+import type { ConnectorStatus, StationEvent } from '../stations/model.ts';
+
+export type DomainEvent =
+  | { type: 'station.connected'; stationId: string; protocol: string; at: Date }
+  | { type: 'station.disconnected'; stationId: string; reason: string; at: Date }
+  | { type: 'station.booted'; stationId: string; reason?: string; at: Date }
+  | {
+      type: 'connector.status';
+      stationId: string;
+      evseId: number;
+      connectorId: number;
+      status: ConnectorStatus;
+      previous?: ConnectorStatus;
+      errorCode?: string;
+      vendorId?: string;
+      vendorErrorCode?: string;
+      info?: string;
+      at: Date;
+    }
+  | { type: 'station.event'; stationId: string; event: StationEvent; at: Date }
+  | {
+      type: 'transaction.started' | 'transaction.updated' | 'transaction.ended';
+      transactionId: string;
+      stationId: string;
+      evseId: number;
+      connectorId: number;
+      idToken?: string;
+      stopReason?: string;
+      at: Date;
+    }
+  | {
+      type: 'command.completed';
+      commandId: string;
+      stationId: string;
+      command: string;
+      status: string;
+      requestedBy: string;
+      at: Date;
+    };
+
+export type DomainEventType = DomainEvent['type'];
+type Listener = (event: DomainEvent) => void | Promise<void>;
+
+export class EventBus {
+  private readonly emitter = new EventEmitter();
+
+  constructor(private readonly onListenerError: (err: Error, event: DomainEvent) => void = () => undefined) {
+    this.emitter.setMaxListeners(100);
+  }
+
+  publish(event: DomainEvent): void {
+    this.emitter.emit('event', event);
+  }
+
+  /** Subscribes to every event; returns the function that unsubscribes. A failing listener is reported, not fatal. */
+  subscribe(listener: Listener): () => void {
+    const wrapped = (event: DomainEvent) => {
+      try {
+        const result = listener(event);
+        if (result && typeof (result as Promise<void>).catch === 'function') {
+          (result as Promise<void>).catch((err: Error) => this.onListenerError(err, event));
+        }
+      } catch (err) {
+        this.onListenerError(err as Error, event);
+      }
+    };
+    this.emitter.on('event', wrapped);
+    return () => this.emitter.off('event', wrapped);
+  }
+}
