@@ -3,7 +3,14 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { formatTable, runBench, summarize } from '../../simulator/bench/index.ts';
+import {
+  DEFAULT_MIX,
+  formatTable,
+  parseMix,
+  runBench,
+  summarize,
+  type MixWeights,
+} from '../../simulator/bench/index.ts';
 
 function positiveNumber(name: string, { integer = false, allowZero = false } = {}) {
   return (raw: string): number => {
@@ -41,6 +48,7 @@ interface BenchFlags {
   cpuProf: boolean;
   callTimeout: number;
   jsonOnly: boolean;
+  mix: MixWeights;
 }
 
 export function benchCommand(): Command {
@@ -96,6 +104,18 @@ export function benchCommand(): Command {
       positiveNumber('--call-timeout'),
       30_000,
     )
+    .option(
+      '--mix <weights>',
+      'message mix, e.g. heartbeat=100 to measure one action alone (kinds: heartbeat, meterValues, statusNotification, authorize, startOrStop)',
+      (raw: string) => {
+        try {
+          return parseMix(raw);
+        } catch (err) {
+          throw new InvalidArgumentError((err as Error).message);
+        }
+      },
+      DEFAULT_MIX,
+    )
     .option('--json-only', 'print only the JSON line, no table and no progress', false)
     .action(async (flags: BenchFlags) => {
       const limit = openFileLimit();
@@ -117,6 +137,7 @@ export function benchCommand(): Command {
         halfLoad: flags.halfLoad,
         cpuProfile: flags.cpuProf,
         callTimeoutMs: flags.callTimeout,
+        mix: flags.mix,
         onProgress: flags.jsonOnly ? undefined : (line) => console.error(line),
       });
       const summary = summarize(run);

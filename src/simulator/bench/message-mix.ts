@@ -56,3 +56,17 @@ export class MessageMix {
     return this.table[(Math.random() * SLOTS) | 0] as MessageKind;
   }
 }
+
+/** Reads `heartbeat=50,meterValues=30,...` (names as in MixWeights; unnamed kinds weigh 0). */
+export function parseMix(spec: string): MixWeights {
+  const weights: MixWeights = { heartbeat: 0, meterValues: 0, statusNotification: 0, authorize: 0, startOrStop: 0 };
+  for (const part of spec.split(',')) {
+    const [name, raw] = part.split('=').map((s) => s.trim());
+    const value = Number(raw);
+    if (!name || !(name in weights) || !Number.isFinite(value) || value < 0) {
+      throw new Error(`bad mix entry "${part}": use name=weight with names ${Object.keys(weights).join(', ')}`);
+    }
+    weights[name as keyof MixWeights] = value;
+  }
+  return weights;
+}

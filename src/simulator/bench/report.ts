@@ -1,11 +1,13 @@
 // Turns a bench run into its two outputs: a table for people and one JSON line for scripts (always the
 // last line on stdout). Every figure is rounded to what the measurement can support.
+import type { MixWeights } from './message-mix.ts';
 import type { BenchRun, PassResult } from './run-bench.ts';
 
 export interface BenchSummary {
   stations: number;
   connected: number;
   mode: 'closed-loop' | 'paced';
+  mix: MixWeights;
   msgsPerSec: number;
   ceilingMsgsPerSec: number;
   /** Both ceiling passes, first and last; ceilingMsgsPerSec is their median (with two, the mean). */
@@ -65,6 +67,7 @@ export function summarize(run: BenchRun): BenchSummary {
     stations: options.stations,
     connected: opencpo.connected,
     mode: options.rateS > 0 ? 'paced' : 'closed-loop',
+    mix: options.mix,
     msgsPerSec: round(opencpo.msgsPerSec),
     ceilingMsgsPerSec: round(ceiling),
     ceilingRunsMsgsPerSec: ceilingRuns,

@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import type { LatencyHistogram } from './histogram.ts';
 import { LoadPool, type BootResult, type WindowResult } from './load-pool.ts';
-import { DEFAULT_MIX } from './message-mix.ts';
+import type { MixWeights } from './message-mix.ts';
 import { startTarget, sumCounter, type TargetKind, type TargetProcess } from './target-process.ts';
 
 export interface BenchOptions {
@@ -26,6 +26,8 @@ export interface BenchOptions {
   halfLoad: boolean;
   cpuProfile: boolean;
   callTimeoutMs: number;
+  /** Weights of the message kinds; DEFAULT_MIX unless given. */
+  mix: MixWeights;
   /** A live status line, once per second. */
   onProgress?: (line: string) => void;
 }
@@ -131,7 +133,7 @@ async function runPass(
     stations: options.stations,
     workers: options.workers,
     connectsPerSecond: options.storm ? 0 : options.connectsPerSecond,
-    mix: DEFAULT_MIX,
+    mix: options.mix,
     callTimeoutMs: options.callTimeoutMs,
   });
   const progress = new ProgressLine(pool, label, options.stations, options.onProgress);
