@@ -276,7 +276,9 @@ for (const backend of BACKENDS) {
         assert.equal(logged.status, 'accepted');
         assert.equal(logged.requested_by, 'test');
 
-        // And a remote stop of that transaction through the same entry point.
+        // And a remote stop of that transaction through the same entry point, once the charger itself has
+        // its transaction id (it learns it from our answer, a moment after we stored the start).
+        await until('the charger to know its transaction', async () => s.connector(1).transaction !== undefined);
         const tx = await db()
           .selectFrom('transactions')
           .select(['charger_transaction_id'])
