@@ -25,8 +25,10 @@ export interface BenchSummary {
   ceilingP99Ms: number | null;
   rssMiB: number | null;
   rssIdleMiB: number | null;
-  /** (RSS under load − RSS before any connection) ÷ connections held. */
+  /** Total server RSS under load ÷ connections held (an upper bound: it includes the idle footprint). */
   rssPerConnKiB: number | null;
+  /** (RSS under load − RSS before any connection) ÷ connections held; null when the difference is negative. */
+  rssGrowthPerConnKiB: number | null;
   ceilingRssMiB: number | null;
   rowsPerSec: number | null;
   errors: number;
@@ -56,10 +58,12 @@ export function summarize(run: BenchRun): BenchSummary {
   const ceilingRuns: [number, number] = [round(ceilingFirst.msgsPerSec), round(ceilingLast.msgsPerSec)];
   const ceiling = (ceilingFirst.msgsPerSec + ceilingLast.msgsPerSec) / 2;
   const latency = opencpo.window.latency;
-  // Below zero means the idle baseline still held start-up garbage that was freed later: no usable figure.
+  const rssPerConn =
+    opencpo.rssBytes !== null && opencpo.connected > 0 ? round(opencpo.rssBytes / 1024 / opencpo.connected, 1) : null;
+  // Below zero means the idle baseline still held start-up garbage (PGlite's boot) that was freed later.
   const rssGrowth =
     opencpo.rssBytes !== null && opencpo.rssIdleBytes !== null ? opencpo.rssBytes - opencpo.rssIdleBytes : null;
-  const rssPerConn =
+  const rssGrowthPerConn =
     rssGrowth !== null && rssGrowth >= 0 && opencpo.connected > 0
       ? round(rssGrowth / 1024 / opencpo.connected, 1)
       : null;
@@ -84,6 +88,7 @@ export function summarize(run: BenchRun): BenchSummary {
     rssMiB: mib(opencpo.rssBytes),
     rssIdleMiB: mib(opencpo.rssIdleBytes),
     rssPerConnKiB: rssPerConn,
+    rssGrowthPerConnKiB: rssGrowthPerConn,
     ceilingRssMiB: mib(ceilingFirst.rssBytes),
     rowsPerSec: opencpo.rowsPerSec === null ? null : round(opencpo.rowsPerSec),
     errors: opencpo.errors,
@@ -155,7 +160,7 @@ export function formatTable(run: BenchRun, summary: BenchSummary): string {
     ],
     [
       'server RSS',
-      `${fmt(summary.rssMiB, ' MiB')} (idle ${fmt(summary.rssIdleMiB, ' MiB')}, ${fmt(summary.rssPerConnKiB, ' KiB')} per connection)`,
+      `${fmt(summary.rssMiB, ' MiB')} = ${fmt(summary.rssPerConnKiB, ' KiB')} per connection (idle ${fmt(summary.rssIdleMiB, ' MiB')}, growth ${fmt(summary.rssGrowthPerConnKiB, ' KiB')} per connection)`,
     ],
     ['database rows/s', fmt(summary.rowsPerSec)],
     ['errors', `${summary.errors}${summary.errors > 0 ? ' ' + JSON.stringify(summary.errorKinds) : ''}`],

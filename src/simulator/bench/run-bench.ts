@@ -138,8 +138,9 @@ async function runPass(
   });
   const progress = new ProgressLine(pool, label, options.stations, options.onProgress);
   try {
-    // The idle baseline once start-up garbage (migrations, embedded database boot) has had time to go.
-    await sleep(1000);
+    // The idle baseline once start-up garbage (migrations, embedded database boot) has had time to go;
+    // only OpenCPO's per-connection memory is reported, so the ceiling passes skip the wait.
+    if (kind === 'opencpo') await sleep(1000);
     const rssIdleBytes = target.rssBytes();
     pool.start();
     const connectS = options.storm ? 0 : options.stations / options.connectsPerSecond;
@@ -159,7 +160,8 @@ async function runPass(
       // One CALL per charger every paceMs adds up to half the closed-loop throughput just measured.
       const paceMs = halfLoadPlan === 'half-of-own' ? (options.stations / (msgsPerSec / 2)) * 1000 : halfLoadPlan;
       pool.startLoad(paceMs);
-      await sleepWithTicks(Math.max(plan.warmupS * 1000, Math.min(paceMs * 2, 5000)), progress.tick);
+      // Two intervals let every charger settle into its new phase.
+      await sleepWithTicks(Math.min(Math.max(paceMs * 2, 500), 5000), progress.tick);
       const half = await pool.measure(plan.halfLoadS, progress.tick);
       halfLoad = { msgsPerSec: half.answered / half.seconds, latency: half.latency, paceMs };
     }
