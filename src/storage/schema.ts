@@ -16,6 +16,27 @@ import type {
   TransactionsTable,
 } from '../sessions/tables.ts';
 
+// Uptime and field service (issue 5), and the shared outbox.
+import type {
+  UptimeCauseCorrectionsTable,
+  UptimeExclusionsTable,
+  UptimeMaintenanceWindowsTable,
+  UptimeOpeningHoursTable,
+  UptimeOutagesTable,
+  UptimeStationLocationsTable,
+} from '../uptime/tables.ts';
+import type {
+  AlertRulesTable,
+  AlertsTable,
+  FieldserviceWebhooksTable,
+  StationZonesTable,
+  TechniciansTable,
+  WorkOrderEventsTable,
+  WorkOrderIdempotencyTable,
+  WorkOrdersTable,
+} from '../fieldservice/tables.ts';
+import type { OutboxTable } from './outbox.ts';
+
 export interface Database {
   stations: StationsTable;
   evses: EvsesTable;
@@ -29,4 +50,20 @@ export interface Database {
   transactions: TransactionsTable;
   transaction_events: TransactionEventsTable;
   meter_samples: MeterSamplesTable;
+  // Uptime and field service (issue 5), and the shared outbox.
+  outbox: OutboxTable;
+  uptime_outages: UptimeOutagesTable;
+  uptime_cause_corrections: UptimeCauseCorrectionsTable;
+  uptime_exclusions: UptimeExclusionsTable;
+  uptime_maintenance_windows: UptimeMaintenanceWindowsTable;
+  uptime_opening_hours: UptimeOpeningHoursTable;
+  uptime_station_locations: UptimeStationLocationsTable;
+  alert_rules: AlertRulesTable;
+  alerts: AlertsTable;
+  technicians: TechniciansTable;
+  station_zones: StationZonesTable;
+  work_orders: WorkOrdersTable;
+  work_order_events: WorkOrderEventsTable;
+  fieldservice_webhooks: FieldserviceWebhooksTable;
+  work_order_idempotency: WorkOrderIdempotencyTable;
 }

@@ -1,0 +1,696 @@
+// The uptime domain: keeps the stored outages in step with the evidence (live, from domain events, and on
+// demand over any range), records cause corrections and exclusions with who and why, applies scheduled
+// maintenance windows and published opening hours, and computes NEVI uptime with drill-down to the outages.
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Database } from '../storage/schema.ts';
+import type { DomainEvent } from '../events/bus.ts';
+import { causeFor, isKnownCause, type CauseSource, type ExclusionReason } from './cause-codes.ts';
+import { loadStationEvidence, stationPorts } from './evidence.ts';
+import {
+  analysePort,
+  DEFAULT_TIMELINE_OPTIONS,
+  type DerivedOutage,
+  type PortAddress,
+  type Segment,
+  type TimelineOptions,
+} from './timeline.ts';
+import {
+  closedIntervals,
+  intersect,
+  MINUTE_MS,
+  MINUTES_PER_YEAR,
+  monthWindow,
+  subtract,
+  trailingTwelveMonths,
+  union,
+  uptimeOver,
+  UPTIME_TARGET,
+  type Interval,
+  type OpeningSpan,
+  type UptimeFigure,
+} from './nevi.ts';
+import type { Attachment } from './tables.ts';
+
+export interface Port extends PortAddress {
+  stationId: string;
+}
+
+export interface Outage {
+  id: string;
+  stationId: string;
+  evseId: number;
+  connectorId: number;
+  startedAt: Date;
+  endedAt: Date | null;
+  reason: string;
+  causeCode: string;
+  causeSource: string;
+  responsibleParty: string;
+  derivedCauseCode: string;
+  evidence: { table: string; id: string }[];
+}
+
+export interface OutageChange {
+  kind: 'opened' | 'closed' | 'recoded';
+  outage: Outage;
+}
+
+/** Called inside the transaction that stores the change, so what it writes (alerts, outbox rows) commits with it. */
+export type OutageListener = (trx: Transaction<Database>, change: OutageChange) => Promise<void>;
+
+export interface UptimeOptions {
+  timeline?: Partial<Omit<TimelineOptions, 'now'>>;
+  /** How far back a live re-derivation looks when the port has no open outage. */
+  lookbackMs?: number;
+  /** How often stations with pending conditions (a disconnect within the grace, a boot loop) are re-checked. */
+  sweepMs?: number;
+  onError?: (err: Error) => void;
+}
+
+/** An excluded part of an outage, whatever put it there. */
+export interface ExcludedPart extends Interval {
+  reason: ExclusionReason;
+  source: 'exclusion' | 'maintenance_window' | 'opening_hours';
+  notes: string | null;
+  exclusionId?: string;
+}
+
+export interface OutageDetail extends Outage {
+  minutes: number;
+  excludedMinutes: number;
+  excludedParts: ExcludedPart[];
+}
+
+export interface PortUptime extends UptimeFigure {
+  stationId: string;
+  evseId: number;
+  connectorId: number;
+  belowTarget: boolean;
+}
+
+export class UptimeService {
+  private readonly timelineOptions: Omit<TimelineOptions, 'now'>;
+  private readonly lookbackMs: number;
+  private readonly listeners: OutageListener[] = [];
+  private readonly queues = new Map<string, Promise<unknown>>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly options: UptimeOptions = {},
+  ) {
+    this.timelineOptions = { ...DEFAULT_TIMELINE_OPTIONS, ...options.timeline };
+    this.lookbackMs = options.lookbackMs ?? 2 * 24 * 3600_000;
+  }
+
+  onOutage(listener: OutageListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** Follows the domain event bus: every status, fault, connection, boot and ended session re-derives its station. */
+  attach(bus: { subscribe(listener: (event: DomainEvent) => void | Promise<void>): () => void }): void {
+    this.unsubscribe = bus.subscribe(async (event) => {
+      switch (event.type) {
+        case 'connector.status':
+        case 'station.event':
+        case 'station.booted':
+        case 'transaction.ended':
+          await this.syncStation(event.stationId);
+      }
+    });
+    const sweepMs = this.options.sweepMs ?? 30_000;
+    this.sweepTimer = setInterval(() => {
+      this.sweep().catch((err: Error) => this.options.onError?.(err));
+    }, sweepMs);
+    this.sweepTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    this.unsubscribe?.();
+    clearInterval(this.sweepTimer);
+    await Promise.allSettled([...this.queues.values()]);
+  }
+
+  /** Re-checks stations whose state can change with the clock alone: offline ones and those with open outages. */
+  async sweep(): Promise<void> {
+    const since = new Date(Date.now() - this.lookbackMs);
+    const offline = await this.db
+      .selectFrom('stations')
+      .select('id')
+      .where('online', '=', false)
+      .where('last_disconnected_at', '>', since)
+      .execute();
+    const open = await this.db
+      .selectFrom('uptime_outages')
+      .select('station_id')
+      .distinct()
+      .where('ended_at', 'is', null)
+      .execute();
+    const ids = new Set([...offline.map((r) => r.id), ...open.map((r) => r.station_id)]);
+    for (const id of ids) await this.syncStation(id);
+  }
+
+  /**
+   * Re-derives the outages of a station's ports over [from, to) from the evidence and stores them. Without a
+   * range: from the oldest open outage (or the look-back) to now. Calls for one station run one at a time.
+   */
+  syncStation(stationId: string, range?: { from: Date; to: Date }): Promise<OutageChange[]> {
+    const previous = this.queues.get(stationId) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(() => this.doSync(stationId, range));
+    this.queues.set(stationId, run);
+    void run
+      .finally(() => {
+        if (this.queues.get(stationId) === run) this.queues.delete(stationId);
+      })
+      .catch(() => undefined);
+    return run;
+  }
+
+  private async doSync(stationId: string, range?: { from: Date; to: Date }): Promise<OutageChange[]> {
+    const now = Date.now();
+    let from: Date;
+    let to: Date;
+    if (range) {
+      ({ from, to } = range);
+    } else {
+      const oldestOpen = await this.db
+        .selectFrom('uptime_outages')
+        .select((eb) => eb.fn.min('started_at').as('started_at'))
+        .where('station_id', '=', stationId)
+        .where('ended_at', 'is', null)
+        .executeTakeFirst();
+      const open = oldestOpen?.started_at ? new Date(oldestOpen.started_at).getTime() : Infinity;
+      from = new Date(Math.min(open, now - this.lookbackMs));
+      to = new Date(now);
+    }
+    const evidence = await loadStationEvidence(this.db, stationId, from, to, this.timelineBack());
+    const ports = await stationPorts(this.db, stationId);
+    const changes: OutageChange[] = [];
+    await this.db.transaction().execute(async (trx) => {
+      for (const port of ports) {
+        const { outages } = analysePort(evidence, port, from.getTime(), to.getTime(), {
+          ...this.timelineOptions,
+          now: range ? Math.max(now, to.getTime()) : now,
+        });
+        changes.push(...(await this.storePortOutages(trx, { stationId, ...port }, outages, from, to, !range)));
+      }
+      for (const change of changes) for (const listener of this.listeners) await listener(trx, change);
+    });
+    return changes;
+  }
+
+  /** Evidence this much before a range still explains it (boot loops, fault events, failed-session runs). */
+  private timelineBack(): number {
+    return Math.max(this.timelineOptions.bootLoopWindowMs * this.timelineOptions.bootLoopCount, 3600_000);
+  }
+
+  private async storePortOutages(
+    trx: Transaction<Database>,
+    port: Port,
+    derived: DerivedOutage[],
+    from: Date,
+    to: Date,
+    live: boolean,
+  ): Promise<OutageChange[]> {
+    const stored = await trx
+      .selectFrom('uptime_outages')
+      .selectAll()
+      .where('station_id', '=', port.stationId)
+      .where('evse_id', '=', port.evseId)
+      .where('connector_id', '=', port.connectorId)
+      .where((eb) => eb.or([eb('ended_at', 'is', null), eb('ended_at', '>=', from)]))
+      .where('started_at', '<', to)
+      .execute();
+    const changes: OutageChange[] = [];
+    const now = new Date();
+    for (const d of derived) {
+      // An outage already running when the range starts is derived clipped to the range: it is the stored one.
+      const match =
+        stored.find((s) => new Date(s.started_at).getTime() === d.from) ??
+        (d.from === from.getTime()
+          ? stored.find((s) => new Date(s.started_at) < from && (s.ended_at === null || new Date(s.ended_at) > from))
+          : undefined);
+      const endedAt = d.open && live ? null : new Date(d.to);
+      const cause = causeFor(d.causeCode);
+      if (!match) {
+        const row = await trx
+          .insertInto('uptime_outages')
+          .values({
+            station_id: port.stationId,
+            evse_id: port.evseId,
+            connector_id: port.connectorId,
+            started_at: new Date(d.from),
+            ended_at: endedAt,
+            reason: d.reason,
+            cause_code: d.causeCode,
+            cause_source: d.causeSource,
+            responsible_party: cause.party,
+            derived_cause_code: d.causeCode,
+            evidence: JSON.stringify(d.evidence),
+          })
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        changes.push({ kind: 'opened', outage: toOutage(row) });
+        if (endedAt) changes.push({ kind: 'closed', outage: toOutage(row) });
+        continue;
+      }
+      const corrected = match.cause_source === 'correction';
+      const wasOpen = match.ended_at === null;
+      const recoded = !corrected && match.cause_code !== d.causeCode;
+      const row = await trx
+        .updateTable('uptime_outages')
+        .set({
+          ended_at: endedAt,
+          reason: d.reason,
+          derived_cause_code: d.causeCode,
+          evidence: JSON.stringify(d.evidence),
+          updated_at: now,
+          ...(corrected
+            ? {}
+            : { cause_code: d.causeCode, cause_source: d.causeSource, responsible_party: cause.party }),
+        })
+        .where('id', '=', match.id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      if (recoded) changes.push({ kind: 'recoded', outage: toOutage(row) });
+      if (wasOpen && endedAt) changes.push({ kind: 'closed', outage: toOutage(row) });
+    }
+    return changes;
+  }
+
+  // ---- reading -------------------------------------------------------------------------------------------
+
+  async listOutages(filter: {
+    stationId?: string;
+    evseId?: number;
+    connectorId?: number;
+    from?: Date;
+    to?: Date;
+    open?: boolean;
+    stationIds?: string[];
+  }): Promise<Outage[]> {
+    let q = this.db.selectFrom('uptime_outages').selectAll();
+    if (filter.stationId !== undefined) q = q.where('station_id', '=', filter.stationId);
+    if (filter.stationIds)
+      q = filter.stationIds.length ? q.where('station_id', 'in', filter.stationIds) : q.where(() => falseExpr());
+    if (filter.evseId !== undefined) q = q.where('evse_id', '=', filter.evseId);
+    if (filter.connectorId !== undefined) q = q.where('connector_id', '=', filter.connectorId);
+    if (filter.from) q = q.where((eb) => eb.or([eb('ended_at', 'is', null), eb('ended_at', '>', filter.from!)]));
+    if (filter.to) q = q.where('started_at', '<', filter.to);
+    if (filter.open !== undefined) q = q.where('ended_at', filter.open ? 'is' : 'is not', null);
+    const rows = await q.orderBy('started_at').orderBy('id').execute();
+    return rows.map(toOutage);
+  }
+
+  async getOutage(id: string): Promise<Outage | undefined> {
+    if (!/^\d+$/.test(id)) return undefined;
+    const row = await this.db.selectFrom('uptime_outages').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? toOutage(row) : undefined;
+  }
+
+  /** The gap-free availability timeline of one port, recomputed from the evidence. */
+  async timeline(port: Port, from: Date, to: Date): Promise<Segment[]> {
+    const evidence = await loadStationEvidence(this.db, port.stationId, from, to, this.timelineBack());
+    return analysePort(evidence, port, from.getTime(), to.getTime(), { ...this.timelineOptions, now: Date.now() })
+      .segments;
+  }
+
+  // ---- corrections and exclusions ------------------------------------------------------------------------
+
+  async correctCause(
+    outageId: string,
+    correction: { code: string; by: string; why: string; workOrderId?: string },
+    executor: Kysely<Database> | Transaction<Database> = this.db,
+  ): Promise<Outage> {
+    if (!isKnownCause(correction.code)) throw new UptimeError('code', `unknown cause code ${correction.code}`);
+    if (!correction.why.trim()) throw new UptimeError('why', 'a correction needs a reason');
+    const current = await executor
+      .selectFrom('uptime_outages')
+      .selectAll()
+      .where('id', '=', outageId)
+      .executeTakeFirst();
+    if (!current) throw new UptimeError('outageId', `no outage ${outageId}`, 404);
+    const now = new Date();
+    await executor
+      .insertInto('uptime_cause_corrections')
+      .values({
+        outage_id: outageId,
+        previous_code: current.cause_code,
+        new_code: correction.code,
+        corrected_by: correction.by,
+        why: correction.why,
+        work_order_id: correction.workOrderId ?? null,
+        corrected_at: now,
+      })
+      .execute();
+    const row = await executor
+      .updateTable('uptime_outages')
+      .set({
+        cause_code: correction.code,
+        cause_source: 'correction' satisfies CauseSource,
+        responsible_party: causeFor(correction.code).party,
+        updated_at: now,
+      })
+      .where('id', '=', outageId)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toOutage(row);
+  }
+
+  async corrections(outageId: string) {
+    return this.db
+      .selectFrom('uptime_cause_corrections')
+      .selectAll()
+      .where('outage_id', '=', outageId)
+      .orderBy('corrected_at')
+      .orderBy('id')
+      .execute();
+  }
+
+  /** Marks an outage, or the part [startsAt, endsAt) of it, excluded for one of NEVI's reasons. */
+  async addExclusion(
+    outageId: string,
+    exclusion: {
+      reason: number;
+      startsAt?: Date;
+      endsAt?: Date;
+      notes?: string;
+      attachments?: Attachment[];
+      by: string;
+      workOrderId?: string;
+    },
+    executor: Kysely<Database> | Transaction<Database> = this.db,
+  ): Promise<{ id: string }> {
+    if (!Number.isInteger(exclusion.reason) || exclusion.reason < 1 || exclusion.reason > 6) {
+      throw new UptimeError('reason', 'reason must be an EV-ChART exclusion code 1–6');
+    }
+    if (exclusion.notes && exclusion.notes.length > 255)
+      throw new UptimeError('notes', 'notes are at most 255 characters');
+    const outage = await executor
+      .selectFrom('uptime_outages')
+      .selectAll()
+      .where('id', '=', outageId)
+      .executeTakeFirst();
+    if (!outage) throw new UptimeError('outageId', `no outage ${outageId}`, 404);
+    const startsAt = exclusion.startsAt ?? new Date(outage.started_at);
+    if (startsAt < new Date(outage.started_at))
+      throw new UptimeError('startsAt', 'an exclusion starts within its outage');
+    if (exclusion.endsAt && exclusion.endsAt <= startsAt)
+      throw new UptimeError('endsAt', 'endsAt must be after startsAt');
+    if (exclusion.endsAt && outage.ended_at && exclusion.endsAt > new Date(outage.ended_at)) {
+      throw new UptimeError('endsAt', 'an exclusion ends within its outage');
+    }
+    const row = await executor
+      .insertInto('uptime_exclusions')
+      .values({
+        outage_id: outageId,
+        starts_at: startsAt,
+        ends_at: exclusion.endsAt ?? null,
+        reason: exclusion.reason,
+        notes: exclusion.notes ?? null,
+        attachments: JSON.stringify(exclusion.attachments ?? []),
+        created_by: exclusion.by,
+        work_order_id: exclusion.workOrderId ?? null,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return { id: String(row.id) };
+  }
+
+  async addMaintenanceWindow(window: {
+    stationId?: string;
+    locationId?: string;
+    startsAt: Date;
+    endsAt: Date;
+    notes?: string;
+    by: string;
+  }): Promise<{ id: string }> {
+    if (Boolean(window.stationId) === Boolean(window.locationId)) {
+      throw new UptimeError('stationId', 'give exactly one of stationId or locationId');
+    }
+    if (!(window.endsAt > window.startsAt)) throw new UptimeError('endsAt', 'endsAt must be after startsAt');
+    const row = await this.db
+      .insertInto('uptime_maintenance_windows')
+      .values({
+        station_id: window.stationId ?? null,
+        location_id: window.locationId ?? null,
+        starts_at: window.startsAt,
+        ends_at: window.endsAt,
+        notes: window.notes ?? null,
+        created_by: window.by,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return { id: String(row.id) };
+  }
+
+  async setOpeningHours(hours: {
+    stationId?: string;
+    locationId?: string;
+    timeZone: string;
+    spans: OpeningSpan[];
+    by: string;
+  }): Promise<void> {
+    if (Boolean(hours.stationId) === Boolean(hours.locationId)) {
+      throw new UptimeError('stationId', 'give exactly one of stationId or locationId');
+    }
+    validateSpans(hours.spans);
+    closedIntervals(hours.spans, hours.timeZone, { from: 0, to: 1 }); // throws on an unknown zone
+    await this.db.transaction().execute(async (trx) => {
+      let del = trx.deleteFrom('uptime_opening_hours');
+      del = hours.stationId
+        ? del.where('station_id', '=', hours.stationId)
+        : del.where('location_id', '=', hours.locationId!);
+      await del.execute();
+      await trx
+        .insertInto('uptime_opening_hours')
+        .values({
+          station_id: hours.stationId ?? null,
+          location_id: hours.locationId ?? null,
+          time_zone: hours.timeZone,
+          spans: JSON.stringify(hours.spans),
+          created_by: hours.by,
+        })
+        .execute();
+    });
+  }
+
+  async setStationLocation(
+    stationId: string,
+    location: { locationId?: string; timeZone: string; operationalSince?: Date },
+  ) {
+    closedIntervals([{ day: 1, open: '00:00', close: '24:00' }], location.timeZone, { from: 0, to: 1 });
+    await this.db
+      .insertInto('uptime_station_locations')
+      .values({
+        station_id: stationId,
+        location_id: location.locationId ?? null,
+        time_zone: location.timeZone,
+        operational_since: location.operationalSince ?? null,
+      })
+      .onConflict((oc) =>
+        oc.column('station_id').doUpdateSet({
+          location_id: location.locationId ?? null,
+          time_zone: location.timeZone,
+          operational_since: location.operationalSince ?? null,
+        }),
+      )
+      .execute();
+  }
+
+  // ---- NEVI uptime ---------------------------------------------------------------------------------------
+
+  /** Every outage of the port overlapping the window, with its excluded parts (explicit, maintenance, hours). */
+  async outageDetails(port: Port, window: Interval): Promise<OutageDetail[]> {
+    const outages = await this.listOutages({ ...port, from: new Date(window.from), to: new Date(window.to) });
+    if (outages.length === 0) return [];
+    const exclusions = await this.db
+      .selectFrom('uptime_exclusions')
+      .selectAll()
+      .where(
+        'outage_id',
+        'in',
+        outages.map((o) => o.id),
+      )
+      .orderBy('id')
+      .execute();
+    const scheduled = await this.scheduledExclusions(port.stationId, window);
+    const now = Date.now();
+    return outages.map((o) => {
+      const span: Interval = {
+        from: Math.max(o.startedAt.getTime(), window.from),
+        to: Math.min(o.endedAt ? o.endedAt.getTime() : now, window.to),
+      };
+      const parts: ExcludedPart[] = [];
+      let taken: Interval[] = [];
+      const add = (interval: Interval, part: Omit<ExcludedPart, 'from' | 'to'>) => {
+        // First claim wins: an explicit exclusion before a window before opening hours, never counted twice.
+        for (const piece of subtract(intersect([span], [interval]), taken)) {
+          parts.push({ ...piece, ...part });
+          taken = union([...taken, piece]);
+        }
+      };
+      for (const e of exclusions.filter((x) => String(x.outage_id) === o.id)) {
+        const to = e.ends_at ? new Date(e.ends_at).getTime() : span.to;
+        add(
+          { from: new Date(e.starts_at).getTime(), to },
+          { reason: e.reason as ExclusionReason, source: 'exclusion', notes: e.notes, exclusionId: String(e.id) },
+        );
+      }
+      for (const m of scheduled.maintenance) add(m, { reason: 3, source: 'maintenance_window', notes: m.notes });
+      for (const c of scheduled.closed)
+        add(c, { reason: 6, source: 'opening_hours', notes: 'outside published hours' });
+      parts.sort((a, b) => a.from - b.from);
+      const excludedMs = parts.reduce((s, p) => s + (p.to - p.from), 0);
+      return {
+        ...o,
+        minutes: Math.max(0, span.to - span.from) / MINUTE_MS,
+        excludedMinutes: excludedMs / MINUTE_MS,
+        excludedParts: parts,
+      };
+    });
+  }
+
+  private async scheduledExclusions(
+    stationId: string,
+    window: Interval,
+  ): Promise<{ maintenance: (Interval & { notes: string | null })[]; closed: Interval[] }> {
+    const location = await this.db
+      .selectFrom('uptime_station_locations')
+      .selectAll()
+      .where('station_id', '=', stationId)
+      .executeTakeFirst();
+    const locationId = location?.location_id ?? null;
+    const windows = await this.db
+      .selectFrom('uptime_maintenance_windows')
+      .selectAll()
+      .where((eb) =>
+        eb.or([eb('station_id', '=', stationId), ...(locationId ? [eb('location_id', '=', locationId)] : [])]),
+      )
+      .where('starts_at', '<', new Date(window.to))
+      .where('ends_at', '>', new Date(window.from))
+      .execute();
+    const hours = await this.db
+      .selectFrom('uptime_opening_hours')
+      .selectAll()
+      .where((eb) =>
+        eb.or([eb('station_id', '=', stationId), ...(locationId ? [eb('location_id', '=', locationId)] : [])]),
+      )
+      .execute();
+    // Hours set on the station itself win over its location's.
+    const own = hours.find((h) => h.station_id === stationId) ?? hours[0];
+    return {
+      maintenance: windows.map((w) => ({
+        from: new Date(w.starts_at).getTime(),
+        to: new Date(w.ends_at).getTime(),
+        notes: w.notes,
+      })),
+      closed: own ? closedIntervals(own.spans, own.time_zone, window) : [],
+    };
+  }
+
+  /** T_outage, T_excluded and μ for a port over a window (525600 for NEVI's trailing year, else its length). */
+  async portUptime(port: Port, window: Interval, baseMinutes?: number): Promise<PortUptime> {
+    const details = await this.outageDetails(port, window);
+    const now = Date.now();
+    const outageIntervals = details.map((d) => ({
+      from: d.startedAt.getTime(),
+      to: d.endedAt ? d.endedAt.getTime() : now,
+    }));
+    const excluded = details.flatMap((d) => d.excludedParts);
+    const figure = uptimeOver(outageIntervals, excluded, window, baseMinutes);
+    return { ...port, ...figure, belowTarget: figure.uptime < UPTIME_TARGET };
+  }
+
+  /** NEVI uptime for the month (trailing twelve months ending with it), every port of the given stations. */
+  async monthlyUptime(year: number, month: number, stationIds?: string[]): Promise<PortUptime[]> {
+    const window = trailingTwelveMonths(year, month);
+    const ids = stationIds ?? (await this.knownStations());
+    const out: PortUptime[] = [];
+    for (const stationId of ids) {
+      for (const port of await stationPorts(this.db, stationId)) {
+        out.push(await this.portUptime({ stationId, ...port }, window, MINUTES_PER_YEAR));
+      }
+    }
+    return out;
+  }
+
+  /** Station-level figure: the mean of its ports (each port must meet 97%; the station is flagged if any does not). */
+  static stationSummary(
+    ports: PortUptime[],
+  ): { stationId: string; uptime: number; belowTarget: boolean; ports: number }[] {
+    const by = new Map<string, PortUptime[]>();
+    for (const p of ports) by.set(p.stationId, [...(by.get(p.stationId) ?? []), p]);
+    return [...by.entries()].map(([stationId, list]) => ({
+      stationId,
+      uptime: list.reduce((s, p) => s + p.uptime, 0) / list.length,
+      belowTarget: list.some((p) => p.belowTarget),
+      ports: list.length,
+    }));
+  }
+
+  async knownStations(): Promise<string[]> {
+    const rows = await this.db.selectFrom('stations').select('id').orderBy('id').execute();
+    return rows.map((r) => r.id);
+  }
+
+  /** The month window helper, exposed for reports. */
+  static month(year: number, month: number): Interval {
+    return monthWindow(year, month);
+  }
+}
+
+export class UptimeError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+  }
+}
+
+function validateSpans(spans: OpeningSpan[]): void {
+  const time = /^([01]\d|2[0-3]):[0-5]\d$|^24:00$/;
+  for (const s of spans) {
+    if (!Number.isInteger(s.day) || s.day < 1 || s.day > 7)
+      throw new UptimeError('spans.day', 'day is 1 (Monday) to 7');
+    if (!time.test(s.open) || !time.test(s.close)) throw new UptimeError('spans', 'times are HH:MM');
+    if (s.close <= s.open) throw new UptimeError('spans', 'close must be after open');
+  }
+}
+
+function falseExpr() {
+  return sql<boolean>`false`;
+}
+
+function toOutage(row: {
+  id: string;
+  station_id: string;
+  evse_id: number;
+  connector_id: number;
+  started_at: Date;
+  ended_at: Date | null;
+  reason: string;
+  cause_code: string;
+  cause_source: string;
+  responsible_party: string;
+  derived_cause_code: string;
+  evidence: { table: string; id: string }[];
+}): Outage {
+  return {
+    id: String(row.id),
+    stationId: row.station_id,
+    evseId: row.evse_id,
+    connectorId: row.connector_id,
+    startedAt: new Date(row.started_at),
+    endedAt: row.ended_at ? new Date(row.ended_at) : null,
+    reason: row.reason,
+    causeCode: row.cause_code,
+    causeSource: row.cause_source,
+    responsibleParty: row.responsible_party,
+    derivedCauseCode: row.derived_cause_code,
+    evidence: row.evidence,
+  };
+}
