@@ -10,7 +10,9 @@ import { CommandService } from './stations/commands.ts';
 import { OcppServer } from './ocpp/server.ts';
 import { Metrics } from './observability/metrics.ts';
 import { createLogger, type Logger } from './observability/log.ts';
-import { registerReadRoutes } from './api/read-routes.ts';
+// Operator REST API (issue 3).
+import { apiOptionsFromEnv, registerApi } from './api/index.ts';
+import { AccessService } from './access/service.ts';
 import { EventBus } from './events/bus.ts';
 
 export interface OpenCpo {
@@ -20,6 +22,8 @@ export interface OpenCpo {
   sessions: SessionsService;
   commands: CommandService;
   events: EventBus;
+  /** Users, API keys and the audit log (operator API). */
+  access: AccessService;
   ocpp: OcppServer;
   http: FastifyInstance;
   metrics: Metrics;
@@ -65,7 +69,24 @@ export async function startOpenCpo(config: Config, log: Logger = createLogger(co
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
   });
-  registerReadRoutes(http, { db: database.db, isConnected: (id) => ocpp.isConnected(id) });
+  // ---- Operator REST API (issue 3): documentation, authentication, roles, audit; registered before other
+  // features' routes so theirs are documented and authenticated the same way.
+  const access = new AccessService(database.db);
+  await registerApi(
+    http,
+    { db: database.db, access, stations, sessions, commands, events, isConnected: (id) => ocpp.isConnected(id) },
+    apiOptionsFromEnv(),
+  );
+  if (process.env.OPENCPO_BOOTSTRAP_API_KEY) {
+    if (await access.ensureBootstrapKey(process.env.OPENCPO_BOOTSTRAP_API_KEY)) {
+      log.info('created the admin API key given in OPENCPO_BOOTSTRAP_API_KEY');
+    }
+  } else if (!config.demo && !(await access.adminExists())) {
+    log.warn(
+      'no administrator yet: create one with `opencpo users add-admin <email>` (or start with OPENCPO_BOOTSTRAP_API_KEY set)',
+    );
+  }
+  // ---- end of operator REST API
   ocpp.attach(http.server);
   await http.listen({ port: config.port, host: config.host });
   const address = http.server.address();
@@ -79,6 +100,7 @@ export async function startOpenCpo(config: Config, log: Logger = createLogger(co
     sessions,
     commands,
     events,
+    access,
     ocpp,
     http,
     metrics,

@@ -32,12 +32,16 @@ export async function startDemo(app: OpenCpo, stations = 10): Promise<Demo> {
   });
   await fleet.start();
   const base = `http://localhost:${app.port}`;
+  // The API needs a credential: the demo (and only the demo) makes an admin key and prints it.
+  const { key } = await app.access.createApiKey({ name: 'demo', role: 'admin', createdBy: 'opencpo serve --demo' });
   console.log(
     [
       '',
       `OpenCPO demo is running with ${stations} simulated chargers (OCPP 1.6J and 2.0.1, 20x real time).`,
-      `  Stations:      ${base}/api/v1/stations`,
-      `  Transactions:  ${base}/api/v1/transactions`,
+      `  API docs:      ${base}/api/v1/docs`,
+      `  Demo API key:  ${key}`,
+      `  Stations:      curl -H 'Authorization: Bearer ${key}' ${base}/api/v1/stations`,
+      `  Transactions:  curl -H 'Authorization: Bearer ${key}' ${base}/api/v1/transactions`,
       `  Metrics:       ${base}/metrics`,
       `  Health:        ${base}/health`,
       `  Connect a charger to ws://<this-host>:${app.port}/ocpp/<stationId>`,

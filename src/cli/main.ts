@@ -4,6 +4,7 @@ import { serveCommand } from './commands/serve.ts';
 import { stationsCommand } from './commands/stations.ts';
 import { simulateCommand } from './commands/simulate.ts';
 import { benchCommand } from './commands/bench.ts';
+import { apiKeysCommand, usersCommand } from './commands/users.ts';
 
 export function buildProgram(): Command {
   const program = new Command('opencpo')
@@ -14,6 +15,8 @@ export function buildProgram(): Command {
   program.addCommand(stationsCommand());
   program.addCommand(simulateCommand());
   program.addCommand(benchCommand());
+  program.addCommand(usersCommand());
+  program.addCommand(apiKeysCommand());
   return program;
 }
 

@@ -1,10 +1,12 @@
 // Versioned migrations, applied in order at start. A migration is never edited once released: add a new one.
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import * as m0001 from './migrations/0001_ocpp_core.ts';
+import * as m0002 from './migrations/0002_api.ts';
 import * as m0004 from './migrations/0004_uptime_fieldservice.ts';
 
 const migrations: Record<string, Migration> = {
   '0001_ocpp_core': m0001,
+  '0002_api': m0002,
   '0004_uptime_fieldservice': m0004,
 };
 

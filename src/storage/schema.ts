@@ -36,6 +36,14 @@ import type {
   WorkOrdersTable,
 } from '../fieldservice/tables.ts';
 import type { OutboxTable } from './outbox.ts';
+import type { ApiKeysTable, AuditLogTable, UserSessionsTable, UsersTable } from '../access/tables.ts';
+import type {
+  ConnectorSpecsTable,
+  LocalListVersionsTable,
+  LocationsTable,
+  OrganisationsTable,
+  StationAssetsTable,
+} from '../assets/tables.ts';
 
 export interface Database {
   stations: StationsTable;
@@ -50,6 +58,15 @@ export interface Database {
   transactions: TransactionsTable;
   transaction_events: TransactionEventsTable;
   meter_samples: MeterSamplesTable;
+  organisations: OrganisationsTable;
+  locations: LocationsTable;
+  station_assets: StationAssetsTable;
+  connector_specs: ConnectorSpecsTable;
+  local_list_versions: LocalListVersionsTable;
+  users: UsersTable;
+  user_sessions: UserSessionsTable;
+  api_keys: ApiKeysTable;
+  audit_log: AuditLogTable;
   // Uptime and field service (issue 5), and the shared outbox.
   outbox: OutboxTable;
   uptime_outages: UptimeOutagesTable;

@@ -1,0 +1,259 @@
+// The access domain: who may use the API. People are users with scrypt-hashed passwords and login sessions;
+// machines use API keys. Session tokens and keys are long random secrets, so a fast SHA-256 digest is
+// enough to store them safely (nothing to brute-force), and it lets every request find its key by index
+// instead of running scrypt per request. The audit log records every change and remote command.
+import { createHash, randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Database } from '../storage/schema.ts';
+import { hashPassword, verifyPassword } from '../security/passwords.ts';
+import type { Role } from './tables.ts';
+
+export interface Actor {
+  kind: 'user' | 'api_key' | 'anonymous' | 'system';
+  id: string | null;
+  name: string | null;
+  role: Role | null;
+  organisationId: string | null;
+}
+
+export interface AuditEntry {
+  action: string;
+  target?: string | null;
+  outcome: string;
+  details?: Record<string, unknown>;
+}
+
+export interface UserInput {
+  email: string;
+  name: string;
+  password: string;
+  role: Role;
+  organisationId?: string | null;
+}
+
+export interface ApiKeyInput {
+  name: string;
+  role: Role;
+  organisationId?: string | null;
+  expiresAt?: Date | null;
+  createdBy?: string | null;
+}
+
+export class DuplicateError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DuplicateError';
+  }
+}
+
+/** How long a login session lasts. */
+const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
+const KEY_PREFIX = 'ocpo_';
+const SESSION_PREFIX = 'ocps_';
+
+export function digest(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+function newSecret(prefix: string): string {
+  return prefix + randomBytes(32).toString('base64url');
+}
+
+export class AccessService {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  // ---- users -------------------------------------------------------------------------------------
+
+  async createUser(input: UserInput): Promise<{ id: string }> {
+    const existing = await this.db
+      .selectFrom('users')
+      .select('id')
+      .where((eb) => eb(eb.fn('lower', ['email']), '=', input.email.toLowerCase()))
+      .executeTakeFirst();
+    if (existing) throw new DuplicateError(`a user with e-mail ${input.email} exists`);
+    const password_hash = await hashPassword(input.password);
+    return this.db
+      .insertInto('users')
+      .values({
+        email: input.email,
+        name: input.name,
+        password_hash,
+        role: input.role,
+        organisation_id: input.organisationId ?? null,
+        disabled_at: null,
+        last_login_at: null,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+  }
+
+  async setUserPassword(userId: string, password: string): Promise<void> {
+    const password_hash = await hashPassword(password);
+    await this.db
+      .updateTable('users')
+      .set({ password_hash, updated_at: new Date() })
+      .where('id', '=', userId)
+      .execute();
+  }
+
+  async disableUser(userId: string): Promise<boolean> {
+    const now = new Date();
+    const r = await this.db
+      .updateTable('users')
+      .set({ disabled_at: now, updated_at: now })
+      .where('id', '=', userId)
+      .where('disabled_at', 'is', null)
+      .executeTakeFirst();
+    await this.db.updateTable('user_sessions').set({ revoked_at: now }).where('user_id', '=', userId).execute();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async adminExists(): Promise<boolean> {
+    const [user, key] = await Promise.all([
+      this.db
+        .selectFrom('users')
+        .select('id')
+        .where('role', '=', 'admin')
+        .where('disabled_at', 'is', null)
+        .executeTakeFirst(),
+      this.db
+        .selectFrom('api_keys')
+        .select('id')
+        .where('role', '=', 'admin')
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst(),
+    ]);
+    return Boolean(user || key);
+  }
+
+  /** Checks an e-mail and password; on success opens a session and returns its token (shown once). */
+  async login(
+    email: string,
+    password: string,
+    ip: string | null,
+  ): Promise<{ token: string; expiresAt: Date; user: { id: string; name: string; role: Role } } | undefined> {
+    const user = await this.db
+      .selectFrom('users')
+      .selectAll()
+      .where((eb) => eb(eb.fn('lower', ['email']), '=', email.toLowerCase()))
+      .executeTakeFirst();
+    // Hash even when the user is unknown, so the answer time does not reveal which e-mails exist.
+    const ok = user
+      ? await verifyPassword(password, user.password_hash)
+      : (await verifyPassword(password, DUMMY_HASH), false);
+    if (!user || !ok || user.disabled_at) return undefined;
+    const token = newSecret(SESSION_PREFIX);
+    const expiresAt = new Date(Date.now() + SESSION_TTL_MS);
+    await this.db
+      .insertInto('user_sessions')
+      .values({ user_id: user.id, token_hash: digest(token), ip, expires_at: expiresAt, revoked_at: null })
+      .execute();
+    await this.db.updateTable('users').set({ last_login_at: new Date() }).where('id', '=', user.id).execute();
+    return { token, expiresAt, user: { id: user.id, name: user.name, role: user.role } };
+  }
+
+  async logout(token: string): Promise<void> {
+    await this.db
+      .updateTable('user_sessions')
+      .set({ revoked_at: new Date() })
+      .where('token_hash', '=', digest(token))
+      .where('revoked_at', 'is', null)
+      .execute();
+  }
+
+  // ---- API keys ----------------------------------------------------------------------------------
+
+  /** Creates a key; the secret is returned here once and only its digest is kept. */
+  async createApiKey(input: ApiKeyInput, secret = newSecret(KEY_PREFIX)): Promise<{ id: string; key: string }> {
+    const row = await this.db
+      .insertInto('api_keys')
+      .values({
+        name: input.name,
+        prefix: secret.slice(0, 12),
+        key_hash: digest(secret),
+        role: input.role,
+        organisation_id: input.organisationId ?? null,
+        created_by: input.createdBy ?? null,
+        expires_at: input.expiresAt ?? null,
+        last_used_at: null,
+        revoked_at: null,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return { id: row.id, key: secret };
+  }
+
+  async revokeApiKey(id: string): Promise<boolean> {
+    const r = await this.db
+      .updateTable('api_keys')
+      .set({ revoked_at: new Date() })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  /**
+   * Creates the bootstrap admin key from OPENCPO_BOOTSTRAP_API_KEY when it is not stored yet, so a fresh
+   * install can be scripted. Returns true when it created it.
+   */
+  async ensureBootstrapKey(secret: string): Promise<boolean> {
+    if (secret.length < 24) throw new Error('OPENCPO_BOOTSTRAP_API_KEY must have at least 24 characters');
+    const known = await this.db
+      .selectFrom('api_keys')
+      .select('id')
+      .where('key_hash', '=', digest(secret))
+      .executeTakeFirst();
+    if (known) return false;
+    await this.createApiKey({ name: 'bootstrap', role: 'admin', createdBy: 'OPENCPO_BOOTSTRAP_API_KEY' }, secret);
+    return true;
+  }
+
+  // ---- authentication ----------------------------------------------------------------------------
+
+  /** Resolves a bearer secret (an API key or a session token) to the actor it belongs to. */
+  async authenticate(secret: string): Promise<Actor | undefined> {
+    const hash = digest(secret);
+    const now = new Date();
+    if (secret.startsWith(SESSION_PREFIX)) {
+      const row = await this.db
+        .selectFrom('user_sessions as s')
+        .innerJoin('users as u', 'u.id', 's.user_id')
+        .select(['u.id', 'u.name', 'u.role', 'u.organisation_id', 'u.disabled_at', 's.expires_at', 's.revoked_at'])
+        .where('s.token_hash', '=', hash)
+        .executeTakeFirst();
+      if (!row || row.revoked_at || row.disabled_at || row.expires_at <= now) return undefined;
+      return { kind: 'user', id: row.id, name: row.name, role: row.role, organisationId: row.organisation_id };
+    }
+    const key = await this.db.selectFrom('api_keys').selectAll().where('key_hash', '=', hash).executeTakeFirst();
+    if (!key || key.revoked_at || (key.expires_at && key.expires_at <= now)) return undefined;
+    // Last use is informative; a minute's precision keeps it from costing a write per request.
+    if (!key.last_used_at || now.getTime() - key.last_used_at.getTime() > 60_000) {
+      await this.db.updateTable('api_keys').set({ last_used_at: now }).where('id', '=', key.id).execute();
+    }
+    return { kind: 'api_key', id: key.id, name: key.name, role: key.role, organisationId: key.organisation_id };
+  }
+
+  // ---- audit log ---------------------------------------------------------------------------------
+
+  async audit(actor: Actor, entry: AuditEntry, ip: string | null): Promise<void> {
+    await this.db
+      .insertInto('audit_log')
+      .values({
+        at: new Date(),
+        actor_kind: actor.kind,
+        actor_id: actor.id,
+        actor_name: actor.name,
+        actor_role: actor.role,
+        action: entry.action,
+        target: entry.target ?? null,
+        outcome: entry.outcome,
+        details: JSON.stringify(entry.details ?? {}),
+        ip,
+      })
+      .execute();
+  }
+}
+
+// A valid hash of a random password, verified against when the e-mail is unknown (constant-ish timing).
+const DUMMY_HASH = await hashPassword(randomBytes(16).toString('hex'));

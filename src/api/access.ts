@@ -1,0 +1,426 @@
+// Users, sessions, API keys and the audit log. Only admins manage users and keys; keys are shown once at
+// creation and only their digest is stored; the audit log can be read, never changed.
+import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { ApiError, notFound } from './errors.ts';
+import { ALL_ROLES, authorize, bearerOf, principalOf } from './auth.ts';
+import { audit } from './audit.ts';
+import { DateTime, Email, Nullable, Page, PageQuery, Text, Uuid, errorResponses } from './schemas.ts';
+import { countOf, iso } from './common.ts';
+import { DuplicateError } from '../access/service.ts';
+import { ROLES } from '../access/tables.ts';
+
+const RoleSchema = Type.Union(ROLES.map((r) => Type.Literal(r)));
+const Password = Type.String({ minLength: 12, maxLength: 200, description: 'at least 12 characters' });
+
+const UserSchema = Type.Object({
+  id: Type.String(),
+  email: Type.String(),
+  name: Type.String(),
+  role: Type.String(),
+  organisationId: Nullable(Type.String()),
+  disabledAt: Nullable(DateTime),
+  lastLoginAt: Nullable(DateTime),
+  createdAt: DateTime,
+});
+
+const KeySchema = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  prefix: Type.String(),
+  role: Type.String(),
+  organisationId: Nullable(Type.String()),
+  createdBy: Nullable(Type.String()),
+  createdAt: DateTime,
+  expiresAt: Nullable(DateTime),
+  lastUsedAt: Nullable(DateTime),
+  revokedAt: Nullable(DateTime),
+});
+
+/** A site host is always tied to one organisation; other roles see everything. */
+async function checkOrganisation(app: FastifyInstance, role: string, organisationId: string | null | undefined) {
+  if (role === 'site_host' && !organisationId) {
+    throw new ApiError(422, 'organisation_required', 'body.organisationId is required for the site_host role');
+  }
+  if (organisationId) {
+    const org = await app.api.db
+      .selectFrom('organisations')
+      .select('id')
+      .where('id', '=', organisationId)
+      .executeTakeFirst();
+    if (!org) throw new ApiError(422, 'unknown_organisation', `body.organisationId: no organisation ${organisationId}`);
+  }
+}
+
+export function registerAccessRoutes(root: FastifyInstance, options: { loginLimitPerMinute: number }): void {
+  const app = root.withTypeProvider<TypeBoxTypeProvider>();
+  const { db, access } = root.api;
+
+  app.post(
+    '/api/v1/auth/login',
+    {
+      config: {
+        rateLimit: { max: options.loginLimitPerMinute, timeWindow: 60_000, keyGenerator: (req) => `login:${req.ip}` },
+      },
+      schema: {
+        tags: ['access'],
+        summary: 'Log in with e-mail and password; answers a session token for Authorization: Bearer',
+        security: [],
+        body: Type.Object(
+          { email: Email, password: Type.String({ minLength: 1, maxLength: 200 }) },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            token: Type.String(),
+            expiresAt: DateTime,
+            user: Type.Object({ id: Type.String(), name: Type.String(), role: Type.String() }),
+          }),
+          ...errorResponses(),
+        },
+      },
+    },
+    async (req) => {
+      const session = await access.login(req.body.email, req.body.password, req.ip);
+      await access.audit(
+        session
+          ? {
+              kind: 'user',
+              id: session.user.id,
+              name: session.user.name,
+              role: session.user.role,
+              organisationId: null,
+            }
+          : { kind: 'anonymous', id: null, name: req.body.email, role: null, organisationId: null },
+        { action: 'auth.login', target: req.body.email, outcome: session ? 'success' : 'denied' },
+        req.ip,
+      );
+      if (!session) throw new ApiError(401, 'invalid_credentials', 'the e-mail or password is wrong');
+      return { token: session.token, expiresAt: session.expiresAt.toISOString(), user: session.user };
+    },
+  );
+
+  app.post(
+    '/api/v1/auth/logout',
+    {
+      preHandler: authorize(...ALL_ROLES),
+      schema: {
+        tags: ['access'],
+        summary: 'End the current session',
+        response: { 204: Type.Null(), ...errorResponses() },
+      },
+    },
+    async (req, reply) => {
+      const principal = principalOf(req);
+      if (principal.kind !== 'user') throw new ApiError(400, 'not_a_session', 'API keys are revoked, not logged out');
+      await access.logout(bearerOf(req)!);
+      await audit(req, { action: 'auth.logout', target: principal.id, outcome: 'success' });
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/api/v1/auth/me',
+    {
+      preHandler: authorize(...ALL_ROLES),
+      schema: {
+        tags: ['access'],
+        summary: 'Who the credential belongs to',
+        response: {
+          200: Type.Object({
+            kind: Type.String(),
+            id: Type.String(),
+            name: Type.String(),
+            role: Type.String(),
+            organisationId: Nullable(Type.String()),
+          }),
+          ...errorResponses(),
+        },
+      },
+    },
+    async (req) => ({ ...principalOf(req) }),
+  );
+
+  // ---- users ---------------------------------------------------------------------------------------
+
+  app.get(
+    '/api/v1/users',
+    {
+      preHandler: authorize('admin'),
+      schema: {
+        tags: ['access'],
+        summary: 'List users',
+        querystring: Type.Object(PageQuery, { additionalProperties: false }),
+        response: { 200: Page(UserSchema), ...errorResponses() },
+      },
+    },
+    async (req) => {
+      const [rows, total] = await Promise.all([
+        db.selectFrom('users').selectAll().orderBy('email').limit(req.query.limit).offset(req.query.offset).execute(),
+        db
+          .selectFrom('users')
+          .select((eb) => eb.fn.countAll<string>().as('n'))
+          .executeTakeFirst(),
+      ]);
+      return {
+        items: rows.map((u) => ({
+          id: u.id,
+          email: u.email,
+          name: u.name,
+          role: u.role,
+          organisationId: u.organisation_id,
+          disabledAt: iso(u.disabled_at),
+          lastLoginAt: iso(u.last_login_at),
+          createdAt: iso(u.created_at)!,
+        })),
+        total: countOf(total),
+        limit: req.query.limit,
+        offset: req.query.offset,
+      };
+    },
+  );
+
+  app.post(
+    '/api/v1/users',
+    {
+      preHandler: authorize('admin'),
+      schema: {
+        tags: ['access'],
+        summary: 'Create a user (password stored with scrypt)',
+        body: Type.Object(
+          {
+            email: Email,
+            name: Text(100),
+            password: Password,
+            role: RoleSchema,
+            organisationId: Type.Optional(Nullable(Uuid)),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 201: Type.Object({ id: Type.String() }), ...errorResponses(409, 422) },
+      },
+    },
+    async (req, reply) => {
+      const b = req.body;
+      await checkOrganisation(root, b.role, b.organisationId);
+      try {
+        const created = await access.createUser(b);
+        await audit(req, {
+          action: 'user.create',
+          target: created.id,
+          outcome: 'success',
+          details: { email: b.email, role: b.role },
+        });
+        return reply.code(201).send(created);
+      } catch (err) {
+        if (err instanceof DuplicateError) throw new ApiError(409, 'duplicate', `body.email: ${err.message}`);
+        throw err;
+      }
+    },
+  );
+
+  app.post(
+    '/api/v1/users/:userId/disable',
+    {
+      preHandler: authorize('admin'),
+      schema: {
+        tags: ['access'],
+        summary: 'Disable a user and end their sessions',
+        params: Type.Object({ userId: Uuid }),
+        response: { 204: Type.Null(), ...errorResponses(404) },
+      },
+    },
+    async (req, reply) => {
+      const exists = await db.selectFrom('users').select('id').where('id', '=', req.params.userId).executeTakeFirst();
+      if (!exists) throw notFound(`user ${req.params.userId}`);
+      await access.disableUser(req.params.userId);
+      await audit(req, { action: 'user.disable', target: req.params.userId, outcome: 'success' });
+      return reply.code(204).send(null);
+    },
+  );
+
+  // ---- API keys ------------------------------------------------------------------------------------
+
+  app.get(
+    '/api/v1/api-keys',
+    {
+      preHandler: authorize('admin'),
+      schema: {
+        tags: ['access'],
+        summary: 'List API keys (never their secrets)',
+        querystring: Type.Object(PageQuery, { additionalProperties: false }),
+        response: { 200: Page(KeySchema), ...errorResponses() },
+      },
+    },
+    async (req) => {
+      const [rows, total] = await Promise.all([
+        db
+          .selectFrom('api_keys')
+          .selectAll()
+          .orderBy('created_at')
+          .limit(req.query.limit)
+          .offset(req.query.offset)
+          .execute(),
+        db
+          .selectFrom('api_keys')
+          .select((eb) => eb.fn.countAll<string>().as('n'))
+          .executeTakeFirst(),
+      ]);
+      return {
+        items: rows.map((k) => ({
+          id: k.id,
+          name: k.name,
+          prefix: k.prefix,
+          role: k.role,
+          organisationId: k.organisation_id,
+          createdBy: k.created_by,
+          createdAt: iso(k.created_at)!,
+          expiresAt: iso(k.expires_at),
+          lastUsedAt: iso(k.last_used_at),
+          revokedAt: iso(k.revoked_at),
+        })),
+        total: countOf(total),
+        limit: req.query.limit,
+        offset: req.query.offset,
+      };
+    },
+  );
+
+  app.post(
+    '/api/v1/api-keys',
+    {
+      preHandler: authorize('admin'),
+      schema: {
+        tags: ['access'],
+        summary: 'Create an API key; the key is in this answer only',
+        body: Type.Object(
+          {
+            name: Text(100),
+            role: RoleSchema,
+            organisationId: Type.Optional(Nullable(Uuid)),
+            expiresAt: Type.Optional(Nullable(DateTime)),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 201: Type.Object({ id: Type.String(), key: Type.String() }), ...errorResponses(422) },
+      },
+    },
+    async (req, reply) => {
+      const b = req.body;
+      await checkOrganisation(root, b.role, b.organisationId);
+      const created = await access.createApiKey({
+        name: b.name,
+        role: b.role,
+        organisationId: b.organisationId ?? null,
+        expiresAt: b.expiresAt ? new Date(b.expiresAt) : null,
+        createdBy: principalOf(req).id,
+      });
+      await audit(req, {
+        action: 'api_key.create',
+        target: created.id,
+        outcome: 'success',
+        details: { name: b.name, role: b.role },
+      });
+      return reply.code(201).send(created);
+    },
+  );
+
+  app.delete(
+    '/api/v1/api-keys/:keyId',
+    {
+      preHandler: authorize('admin'),
+      schema: {
+        tags: ['access'],
+        summary: 'Revoke an API key',
+        params: Type.Object({ keyId: Uuid }),
+        response: { 204: Type.Null(), ...errorResponses(404) },
+      },
+    },
+    async (req, reply) => {
+      const revoked = await access.revokeApiKey(req.params.keyId);
+      await audit(req, {
+        action: 'api_key.revoke',
+        target: req.params.keyId,
+        outcome: revoked ? 'success' : 'not_found',
+      });
+      if (!revoked) throw notFound(`active API key ${req.params.keyId}`);
+      return reply.code(204).send(null);
+    },
+  );
+
+  // ---- audit log -----------------------------------------------------------------------------------
+
+  app.get(
+    '/api/v1/audit-log',
+    {
+      preHandler: authorize('admin', 'operator'),
+      schema: {
+        tags: ['access'],
+        summary: 'The audit log, newest first (read-only)',
+        querystring: Type.Object(
+          {
+            ...PageQuery,
+            from: Type.Optional(DateTime),
+            to: Type.Optional(DateTime),
+            action: Type.Optional(Type.String({ pattern: '^[a-z_.-]{1,60}$' })),
+            target: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9*_=:+|@./-]{1,254}$' })),
+            actorId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9-]{1,64}$' })),
+            outcome: Type.Optional(Type.String({ pattern: '^[a-z_]{1,40}$' })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Page(
+            Type.Object({
+              id: Type.String(),
+              at: DateTime,
+              actorKind: Type.String(),
+              actorId: Nullable(Type.String()),
+              actorName: Nullable(Type.String()),
+              actorRole: Nullable(Type.String()),
+              action: Type.String(),
+              target: Nullable(Type.String()),
+              outcome: Type.String(),
+              details: Type.Record(Type.String(), Type.Unknown()),
+              ip: Nullable(Type.String()),
+            }),
+          ),
+          ...errorResponses(),
+        },
+      },
+    },
+    async (req) => {
+      const q = req.query;
+      let query = db.selectFrom('audit_log');
+      if (q.from) query = query.where('at', '>=', new Date(q.from));
+      if (q.to) query = query.where('at', '<', new Date(q.to));
+      if (q.action) query = query.where('action', '=', q.action);
+      if (q.target) query = query.where('target', '=', q.target);
+      if (q.actorId) query = query.where('actor_id', '=', q.actorId);
+      if (q.outcome) query = query.where('outcome', '=', q.outcome);
+      const [rows, total] = await Promise.all([
+        query.selectAll().orderBy('id', 'desc').limit(q.limit).offset(q.offset).execute(),
+        query.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirst(),
+      ]);
+      return {
+        items: rows.map((r) => ({
+          id: String(r.id),
+          at: iso(r.at)!,
+          actorKind: r.actor_kind,
+          actorId: r.actor_id,
+          actorName: r.actor_name,
+          actorRole: r.actor_role,
+          action: r.action,
+          target: r.target,
+          outcome: r.outcome,
+          details: r.details,
+          ip: r.ip,
+        })),
+        total: countOf(total),
+        limit: q.limit,
+        offset: q.offset,
+      };
+    },
+  );
+}

@@ -1,0 +1,79 @@
+// The operator REST API under /api/v1: validation, errors, CORS, rate limits, OpenAPI documentation and
+// authentication, then each feature's routes. Called once from app.ts, before any other feature registers
+// routes, so every route gets documented and authenticated the same way.
+import type { FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import cors from '@fastify/cors';
+import rateLimit from '@fastify/rate-limit';
+import { ApiError, installErrorHandling } from './errors.ts';
+import { installValidation } from './validation.ts';
+import { bearerOf, installAuthentication } from './auth.ts';
+import { digest } from '../access/service.ts';
+import type { ApiContext } from './context.ts';
+import { registerStationRoutes } from './stations.ts';
+import { registerTransactionRoutes } from './transactions.ts';
+import { registerAccessRoutes } from './access.ts';
+import { registerCommandRoutes } from './commands.ts';
+import { registerEventStream } from './events.ts';
+
+export interface ApiOptions {
+  /** Requests per minute per API key (or per address without one). */
+  rateLimitPerMinute?: number;
+  /** Login attempts per minute per address. */
+  loginLimitPerMinute?: number;
+  /** Origins allowed to call from a browser; none by default. */
+  corsOrigins?: string[];
+}
+
+export function apiOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): ApiOptions {
+  const n = (v: string | undefined) => (v && /^\d+$/.test(v) ? Number(v) : undefined);
+  return {
+    rateLimitPerMinute: n(env.OPENCPO_API_RATE_LIMIT),
+    loginLimitPerMinute: n(env.OPENCPO_LOGIN_RATE_LIMIT),
+    corsOrigins: env.OPENCPO_CORS_ORIGINS ? env.OPENCPO_CORS_ORIGINS.split(',').map((s) => s.trim()) : [],
+  };
+}
+
+export async function registerApi(app: FastifyInstance, context: ApiContext, options: ApiOptions = {}): Promise<void> {
+  app.decorate('api', context);
+  installValidation(app);
+  installErrorHandling(app);
+  // Closed unless origins are configured: a browser page elsewhere cannot use an operator's session.
+  await app.register(cors, { origin: options.corsOrigins?.length ? options.corsOrigins : false });
+  await app.register(rateLimit, {
+    global: true,
+    max: options.rateLimitPerMinute ?? 1200,
+    timeWindow: 60_000,
+    // Per key: a busy integration does not starve the others sharing its address.
+    keyGenerator: (req) => {
+      const secret = bearerOf(req);
+      return secret ? `key:${digest(secret)}` : `ip:${req.ip}`;
+    },
+    errorResponseBuilder: (_req, ctx) =>
+      new ApiError(429, 'rate_limited', `too many requests; retry in ${Math.ceil(ctx.ttl / 1000)} s`, {
+        limit: ctx.max,
+      }),
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'OpenCPO operator API',
+        version: '1.0.0',
+        description: 'Assets, id tokens, remote commands, reads, live events, users, keys and the audit log.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/api/v1/docs' });
+  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  installAuthentication(app);
+
+  registerStationRoutes(app);
+  registerTransactionRoutes(app);
+  registerAccessRoutes(app, { loginLimitPerMinute: options.loginLimitPerMinute ?? 10 });
+  registerCommandRoutes(app);
+  registerEventStream(app);
+}
