@@ -13,7 +13,8 @@ const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..'
 // testing the bench itself); normally the repository's own bin/opencpo.js.
 const OPENCPO_BIN = process.env.OPENCPO_BENCH_BIN ?? join(REPO_ROOT, 'bin', 'opencpo.js');
 const CEILING_SERVER = fileURLToPath(new URL('./ceiling-server.ts', import.meta.url));
-export const RESULTS_DIR = join(REPO_ROOT, 'bench-results');
+/** One directory per bench run, so that the logs and profiles of earlier runs stay readable. */
+export const RESULTS_DIR = join(REPO_ROOT, 'bench-results', new Date().toISOString().replace(/[:.]/g, '-'));
 
 export type TargetKind = 'opencpo' | 'ceiling';
 
