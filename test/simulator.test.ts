@@ -9,6 +9,8 @@ import { RpcConnection } from '../src/ocpp/rpc/connection.ts';
 import type { OcppProtocol } from '../src/ocpp/rpc/protocols.ts';
 import { schemasFor } from '../src/ocpp/rpc/schemas.ts';
 import { chargerInitiatedActions, csmsInitiatedActions } from '../src/simulator/actions.ts';
+import { AutonomousDriver } from '../src/simulator/autonomous.ts';
+import { Fleet, formatTotals, LiveStatus } from '../src/simulator/fleet.ts';
 import { SimulatedStation } from '../src/simulator/station.ts';
 
 interface Received {
@@ -22,6 +24,8 @@ class TestCsms {
   readonly received: Received[] = [];
   readonly connections = new Map<string, RpcConnection>();
   readonly authHeaders = new Map<string, string | undefined>();
+  /** Registration answers to give a station before Accepted (e.g. ['Pending']). */
+  readonly bootAnswers = new Map<string, string[]>();
   private nextTransactionId = 100;
   private readonly wss: WebSocketServer;
   url = '';
@@ -41,7 +45,7 @@ class TestCsms {
         acceptsAction: (action) => chargerInitiatedActions(protocol).has(action),
         handleCall: (action, payload) => {
           this.received.push({ station, action, payload });
-          return this.answer(protocol, action, payload);
+          return this.answer(station, protocol, action, payload);
         },
       });
       this.connections.set(station, conn);
@@ -49,7 +53,8 @@ class TestCsms {
   }
 
   async start(): Promise<void> {
-    await once(this.wss, 'listening');
+    // The server starts listening on construction; it may have done so before start() is called.
+    if (!this.wss.address()) await once(this.wss, 'listening');
     this.url = `ws://127.0.0.1:${(this.wss.address() as AddressInfo).port}/ocpp`;
   }
 
@@ -75,12 +80,12 @@ class TestCsms {
     }
   }
 
-  private answer(protocol: OcppProtocol, action: string, payload: any): unknown {
+  private answer(station: string, protocol: OcppProtocol, action: string, payload: any): unknown {
     const now = new Date().toISOString();
     const v16 = protocol === 'ocpp1.6';
     switch (action) {
       case 'BootNotification':
-        return { status: 'Accepted', currentTime: now, interval: 300 };
+        return { status: this.bootAnswers.get(station)?.shift() ?? 'Accepted', currentTime: now, interval: 300 };
       case 'Heartbeat':
         return { currentTime: now };
       case 'Authorize': {
@@ -100,7 +105,7 @@ class TestCsms {
   }
 }
 
-const fast = { secondMs: 5, reconnectBaseMs: 20, reconnectMaxMs: 100, meterIntervalS: 0 };
+const fast = { secondMs: 5, reconnectBaseMs: 20, reconnectMaxMs: 100, meterIntervalS: 0, callTimeoutMs: 3000 };
 
 describe('action tables', () => {
   for (const protocol of ['ocpp1.6', 'ocpp2.0.1'] as const) {
@@ -243,7 +248,8 @@ describe('simulated stations', () => {
     const [start] = csms.messagesOf('CP-16-REMOTE', 'StartTransaction');
     assert.equal(start.connectorId, 2);
     assert.equal(start.idTag, 'REMOTE-1');
-    await csms.waitFor(() => s.connector(2).transaction !== undefined, 'transaction state');
+    // The transaction id comes with the CSMS's StartTransaction answer.
+    await csms.waitFor(() => Boolean(s.connector(2).transaction?.id), 'transaction id');
     const transactionId = Number(s.connector(2).transaction!.id);
     assert.deepEqual(await conn.call('RemoteStopTransaction', { transactionId }), { status: 'Accepted' });
     await csms.waitFor(() => csms.messagesOf('CP-16-REMOTE', 'StopTransaction').length === 1, 'StopTransaction');
@@ -329,5 +335,302 @@ describe('simulated stations', () => {
       csms.actionsOf('CP-RECONNECT').filter((a) => a === 'BootNotification'),
       ['BootNotification', 'BootNotification'],
     );
+  });
+});
+
+const NOW = new Date().toISOString();
+const HASH = { hashAlgorithm: 'SHA256', issuerNameHash: 'a1b2', issuerKeyHash: 'c3d4', serialNumber: '01' };
+
+/** One schema-valid request for every CSMS-initiated action (Reset is exercised on its own). */
+const REQUESTS: Record<OcppProtocol, Record<string, unknown>> = {
+  'ocpp1.6': {
+    CancelReservation: { reservationId: 7 },
+    CertificateSigned: { certificateChain: '-----BEGIN CERTIFICATE-----' },
+    ChangeAvailability: { connectorId: 2, type: 'Inoperative' },
+    ChangeConfiguration: { key: 'HeartbeatInterval', value: '120' },
+    ClearCache: {},
+    ClearChargingProfile: {},
+    DataTransfer: { vendorId: 'com.example' },
+    DeleteCertificate: { certificateHashData: HASH },
+    ExtendedTriggerMessage: { requestedMessage: 'Heartbeat' },
+    GetCompositeSchedule: { connectorId: 1, duration: 3600, chargingRateUnit: 'W' },
+    GetConfiguration: { key: ['HeartbeatInterval', 'NoSuchKey'] },
+    GetDiagnostics: { location: 'ftp://example.com/diag' },
+    GetInstalledCertificateIds: { certificateType: 'CentralSystemRootCertificate' },
+    GetLocalListVersion: {},
+    GetLog: { logType: 'DiagnosticsLog', requestId: 3, log: { remoteLocation: 'https://example.com/logs' } },
+    InstallCertificate: { certificateType: 'CentralSystemRootCertificate', certificate: '-----BEGIN CERTIFICATE-----' },
+    RemoteStartTransaction: { idTag: 'SWEEP', connectorId: 1 },
+    RemoteStopTransaction: { transactionId: 424242 },
+    ReserveNow: { connectorId: 1, expiryDate: NOW, idTag: 'RES', reservationId: 7 },
+    SendLocalList: { listVersion: 2, updateType: 'Full', localAuthorizationList: [{ idTag: 'A' }] },
+    SetChargingProfile: {
+      connectorId: 1,
+      csChargingProfiles: {
+        chargingProfileId: 1,
+        stackLevel: 0,
+        chargingProfilePurpose: 'TxDefaultProfile',
+        chargingProfileKind: 'Absolute',
+        chargingSchedule: { chargingRateUnit: 'A', chargingSchedulePeriod: [{ startPeriod: 0, limit: 16 }] },
+      },
+    },
+    SignedUpdateFirmware: {
+      requestId: 5,
+      firmware: {
+        location: 'https://example.com/fw.bin',
+        retrieveDateTime: NOW,
+        signingCertificate: 'cert',
+        signature: 'sig',
+      },
+    },
+    TriggerMessage: { requestedMessage: 'StatusNotification', connectorId: 1 },
+    UnlockConnector: { connectorId: 2 },
+    UpdateFirmware: { location: 'https://example.com/fw.bin', retrieveDate: NOW },
+  },
+  'ocpp2.0.1': {
+    CancelReservation: { reservationId: 9 },
+    CertificateSigned: { certificateChain: '-----BEGIN CERTIFICATE-----' },
+    ChangeAvailability: { operationalStatus: 'Inoperative', evse: { id: 2 } },
+    ClearCache: {},
+    ClearChargingProfile: {},
+    ClearDisplayMessage: { id: 1 },
+    ClearVariableMonitoring: { id: [1, 2] },
+    CostUpdated: { totalCost: 1.5, transactionId: 'abc' },
+    CustomerInformation: { requestId: 4, report: true, clear: false, customerIdentifier: 'driver-1' },
+    DataTransfer: { vendorId: 'com.example' },
+    DeleteCertificate: { certificateHashData: HASH },
+    GetBaseReport: { requestId: 11, reportBase: 'FullInventory' },
+    GetChargingProfiles: { requestId: 2, chargingProfile: {} },
+    GetCompositeSchedule: { duration: 3600, evseId: 1 },
+    GetDisplayMessages: { requestId: 3 },
+    GetInstalledCertificateIds: {},
+    GetLocalListVersion: {},
+    GetLog: { logType: 'SecurityLog', requestId: 6, log: { remoteLocation: 'https://example.com/logs' } },
+    GetMonitoringReport: { requestId: 7 },
+    GetReport: { requestId: 12, componentVariable: [{ component: { name: 'OCPPCommCtrlr' } }] },
+    GetTransactionStatus: { transactionId: 'unknown' },
+    GetVariables: {
+      getVariableData: [
+        { component: { name: 'OCPPCommCtrlr' }, variable: { name: 'HeartbeatInterval' } },
+        { component: { name: 'NoSuchCtrlr' }, variable: { name: 'X' } },
+      ],
+    },
+    InstallCertificate: { certificateType: 'CSMSRootCertificate', certificate: '-----BEGIN CERTIFICATE-----' },
+    PublishFirmware: { location: 'https://example.com/fw.bin', checksum: 'abc', requestId: 8 },
+    RequestStartTransaction: { remoteStartId: 77, idToken: { idToken: 'SWEEP', type: 'Central' }, evseId: 1 },
+    RequestStopTransaction: { transactionId: 'not-running' },
+    ReserveNow: { id: 9, expiryDateTime: NOW, idToken: { idToken: 'RES', type: 'ISO14443' }, evseId: 2 },
+    SendLocalList: { versionNumber: 3, updateType: 'Full' },
+    SetChargingProfile: {
+      evseId: 1,
+      chargingProfile: {
+        id: 1,
+        stackLevel: 0,
+        chargingProfilePurpose: 'TxDefaultProfile',
+        chargingProfileKind: 'Absolute',
+        chargingSchedule: [{ id: 1, chargingRateUnit: 'A', chargingSchedulePeriod: [{ startPeriod: 0, limit: 16 }] }],
+      },
+    },
+    SetDisplayMessage: { message: { id: 1, priority: 'NormalCycle', message: { format: 'UTF8', content: 'Hello' } } },
+    SetMonitoringBase: { monitoringBase: 'All' },
+    SetMonitoringLevel: { severity: 5 },
+    SetNetworkProfile: {
+      configurationSlot: 1,
+      connectionData: {
+        ocppVersion: 'OCPP20',
+        ocppTransport: 'JSON',
+        ocppCsmsUrl: 'wss://example.com/ocpp',
+        messageTimeout: 30,
+        securityProfile: 1,
+        ocppInterface: 'Wired0',
+      },
+    },
+    SetVariableMonitoring: {
+      setMonitoringData: [
+        {
+          value: 10,
+          type: 'Delta',
+          severity: 5,
+          component: { name: 'EVSE', evse: { id: 1 } },
+          variable: { name: 'Power' },
+        },
+      ],
+    },
+    SetVariables: {
+      setVariableData: [
+        { attributeValue: '120', component: { name: 'OCPPCommCtrlr' }, variable: { name: 'HeartbeatInterval' } },
+      ],
+    },
+    TriggerMessage: { requestedMessage: 'StatusNotification', evse: { id: 1, connectorId: 1 } },
+    UnlockConnector: { evseId: 2, connectorId: 1 },
+    UnpublishFirmware: { checksum: 'abc' },
+    UpdateFirmware: { requestId: 10, firmware: { location: 'https://example.com/fw.bin', retrieveDateTime: NOW } },
+  },
+};
+
+describe('answers to CSMS commands', () => {
+  const csms = new TestCsms();
+  const stations: SimulatedStation[] = [];
+  before(() => csms.start());
+  after(async () => {
+    await Promise.all(stations.map((s) => s.close()));
+    await csms.stop();
+  });
+
+  for (const protocol of ['ocpp1.6', 'ocpp2.0.1'] as const) {
+    it(`${protocol}: every CSMS-initiated action gets a schema-valid answer, Reset reboots`, async () => {
+      const id = `SWEEP-${protocol}`;
+      const s = new SimulatedStation({ url: csms.url, id, protocol, ...fast });
+      stations.push(s);
+      await s.connect();
+      await s.boot();
+      const conn = csms.connections.get(id)!;
+      const requests = REQUESTS[protocol];
+      assert.deepEqual(
+        [...csmsInitiatedActions(protocol)].filter((a) => a !== 'Reset' && !(a in requests)),
+        [],
+        'a request for every action',
+      );
+      const answers: Record<string, any> = {};
+      for (const [action, payload] of Object.entries(requests)) {
+        // The CSMS-side RpcConnection validates each CALLRESULT; a CALLERROR rejects.
+        answers[action] = await conn.call(action, payload);
+      }
+      assert.equal(s.heartbeatIntervalS, 120, 'configuration change applied');
+      if (protocol === 'ocpp1.6') {
+        assert.deepEqual(answers.GetConfiguration.unknownKey, ['NoSuchKey']);
+        assert.equal(answers.GetConfiguration.configurationKey[0].value, '120');
+        assert.equal(answers.RemoteStartTransaction.status, 'Accepted');
+        assert.equal(answers.UnlockConnector.status, 'Unlocked');
+      } else {
+        assert.deepEqual(
+          answers.GetVariables.getVariableResult.map((r: any) => r.attributeStatus),
+          ['Accepted', 'UnknownComponent'],
+        );
+        assert.equal(answers.SetVariables.setVariableResult[0].attributeStatus, 'Accepted');
+        await csms.waitFor(() => csms.messagesOf(id, 'NotifyReport').length === 2, 'NotifyReport');
+        const [base, report] = csms.messagesOf(id, 'NotifyReport');
+        assert.equal(base.requestId, 11);
+        const names = base.reportData.map((d: any) => `${d.component.name}.${d.variable.name}`);
+        assert.ok(names.includes('OCPPCommCtrlr.HeartbeatInterval'));
+        assert.equal(report.requestId, 12);
+        assert.ok(report.reportData.every((d: any) => d.component.name === 'OCPPCommCtrlr'));
+        await csms.waitFor(() => csms.messagesOf(id, 'TransactionEvent').length === 1, 'remote start');
+        assert.equal(csms.messagesOf(id, 'TransactionEvent')[0].transactionInfo.remoteStartId, 77);
+      }
+
+      const boots = csms.messagesOf(id, 'BootNotification').length;
+      const rebooted = once(s, 'rebooted');
+      const reset = await conn.call('Reset', { type: protocol === 'ocpp1.6' ? 'Soft' : 'Immediate' });
+      assert.equal(reset.status, 'Accepted');
+      await rebooted;
+      assert.equal(csms.messagesOf(id, 'BootNotification').length, boots + 1);
+      if (protocol === 'ocpp2.0.1') assert.equal(csms.messagesOf(id, 'BootNotification').at(-1).reason, 'RemoteReset');
+      // The running remote-started transaction ended because of the reset.
+      const ends =
+        protocol === 'ocpp1.6'
+          ? csms.messagesOf(id, 'StopTransaction')
+          : csms.messagesOf(id, 'TransactionEvent').filter((e) => e.eventType === 'Ended');
+      assert.ok(ends.length >= 1);
+    });
+  }
+
+  it('retries BootNotification after Pending until Accepted', async () => {
+    csms.bootAnswers.set('PENDING-1', ['Pending', 'Rejected']);
+    const s = new SimulatedStation({ url: csms.url, id: 'PENDING-1', protocol: 'ocpp2.0.1', ...fast, secondMs: 0.01 });
+    stations.push(s);
+    await s.connect();
+    assert.equal(await s.boot(), 'Accepted');
+    assert.equal(csms.messagesOf('PENDING-1', 'BootNotification').length, 3);
+    // Nothing but BootNotification before acceptance.
+    assert.deepEqual(csms.actionsOf('PENDING-1').slice(0, 3), [
+      'BootNotification',
+      'BootNotification',
+      'BootNotification',
+    ]);
+  });
+});
+
+describe('autonomous stations and fleets', () => {
+  const csms = new TestCsms();
+  before(() => csms.start());
+  after(() => csms.stop());
+
+  const quickLife = {
+    idleS: [1, 3] as [number, number],
+    chargeS: [20, 40] as [number, number],
+    faultS: [5, 10] as [number, number],
+  };
+
+  it('an autonomous station charges, sends periodic meter values and stops', async () => {
+    const s = new SimulatedStation({
+      url: csms.url,
+      id: 'AUTO-1',
+      protocol: 'ocpp1.6',
+      secondMs: 1,
+      meterIntervalS: 5,
+    });
+    const driver = new AutonomousDriver(s, { ...quickLife, faultProbability: 0 });
+    try {
+      await s.start();
+      driver.start();
+      await csms.waitFor(() => s.counters.transactionsStopped >= 2, 'two autonomous sessions', 5000);
+      assert.ok(csms.messagesOf('AUTO-1', 'MeterValues').length >= 1);
+      const stops = csms.messagesOf('AUTO-1', 'StopTransaction');
+      assert.ok(stops.every((m) => m.reason === 'Local' || m.reason === 'EVDisconnected'));
+    } finally {
+      const stopped = driver.stop();
+      await s.close();
+      await stopped;
+    }
+  });
+
+  it('a mixed fleet starts, raises faults and reports live totals', async () => {
+    const fleet = new Fleet({
+      url: csms.url,
+      stations: 4,
+      protocol: 'mixed',
+      prefix: 'FLT',
+      seed: 1,
+      secondMs: 1,
+      meterIntervalS: 5,
+      staggerMs: 5,
+      callTimeoutMs: 3000,
+      autonomous: { ...quickLife, faultProbability: 0.5 },
+    });
+    const lines: string[] = [];
+    const status = new LiveStatus(fleet, { isTTY: false, write: (t: string) => lines.push(t) }, 10, 10);
+    try {
+      await fleet.start();
+      status.start();
+      assert.deepEqual(
+        fleet.stations.map((s) => [s.id, s.protocol]),
+        [
+          ['FLT-0001', 'ocpp1.6'],
+          ['FLT-0002', 'ocpp2.0.1'],
+          ['FLT-0003', 'ocpp1.6'],
+          ['FLT-0004', 'ocpp2.0.1'],
+        ],
+      );
+      await csms.waitFor(
+        () => {
+          const t = fleet.totals();
+          return t.booted === 4 && t.transactionsStopped >= 4 && t.faults >= 1;
+        },
+        'fleet activity',
+        5000,
+      );
+      assert.equal(fleet.totals().errors, 0);
+      const carriesChargeXCode = (r: Received) =>
+        /^CX0\d\d$/.test(
+          r.action === 'NotifyEvent' ? r.payload.eventData[0].techCode : (r.payload.vendorErrorCode ?? ''),
+        );
+      assert.ok(csms.received.some((r) => r.station.startsWith('FLT') && carriesChargeXCode(r)));
+    } finally {
+      await fleet.stop();
+      status.stop();
+    }
+    assert.ok(lines.length >= 1 && lines.every((l) => l.endsWith('\n') && !l.includes('\r')));
+    assert.match(formatTotals(fleet.totals()), /^stations 0\/4 connected/);
   });
 });

@@ -47,7 +47,10 @@ export class AutonomousDriver {
     for (const connector of this.station.connectors) this.loops.push(this.live(connector));
   }
 
-  /** Stops the cycles; pending waits end at once, nothing more is sent by the driver. */
+  /**
+   * Stops the cycles: pending waits end at once and nothing new is started. The promise settles when every
+   * loop has returned, which may need the station's in-flight call to be answered (or the station closed).
+   */
   async stop(): Promise<void> {
     this.running = false;
     for (const timer of this.timers) clearTimeout(timer);

@@ -14,7 +14,7 @@ export interface TransactionState {
   idTag: string;
   meterStartWh: number;
   startedAt: Date;
-  /** 2.0.1 TransactionEvent sequence number of the next event. */
+  /** 2.0.1 TransactionEvent sequence number of the next event (Started is 0). */
   nextSeqNo: number;
   remoteStartId?: number;
 }
@@ -80,11 +80,14 @@ export type StopReason =
 export interface Dialect {
   /** Status word this version reports for a phase (e.g. 2.0.1 "Occupied" for Charging). */
   statusWord(phase: ConnectorPhase): string;
+  /** The id a charger gives a new transaction itself (2.0.1); undefined when the CSMS assigns it (1.6). */
+  newTransactionId(): string | undefined;
   bootNotification(reason: string): Promise<BootAnswer>;
   heartbeat(): Promise<void>;
   /** Reports a connector's status; `connectorId` 0 (1.6 only) is the charger as a whole. */
   statusNotification(connector: ConnectorState | 0, word: string): Promise<void>;
   authorize(idTag: string): Promise<AuthorizeAnswer>;
+  /** Announces the transaction already recorded on `connector`; resolves with the id it ends up with. */
   startTransaction(
     connector: ConnectorState,
     idTag: string,

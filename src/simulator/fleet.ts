@@ -19,6 +19,8 @@ export interface FleetOptions {
   /** Base seed; station i uses seed + i. Without it each station's seed derives from its id. */
   seed?: number;
   secondMs?: number;
+  /** How long a station's CALL waits for the CSMS's answer. */
+  callTimeoutMs?: number;
   autonomous?: AutonomousOptions;
 }
 
@@ -63,6 +65,7 @@ export class Fleet {
         meterIntervalS: options.meterIntervalS ?? 60,
         seed: options.seed === undefined ? undefined : options.seed + i,
         secondMs: options.secondMs ?? 1000,
+        callTimeoutMs: options.callTimeoutMs,
       });
       // Problems are expected in a long run (drops, refusals); they are counted, not thrown.
       station.on('problem', () => undefined);
@@ -97,8 +100,11 @@ export class Fleet {
     this.stopped = true;
     for (const timer of this.startTimers) clearTimeout(timer);
     this.startTimers.clear();
-    await Promise.all(this.drivers.map((driver) => driver.stop()));
+    // Stop the drivers first so they start nothing new, but close the stations before waiting for the
+    // drivers: closing rejects any call a driver is still waiting on instead of waiting for its timeout.
+    const driversStopped = Promise.all(this.drivers.map((driver) => driver.stop()));
     await Promise.all(this.stations.map((station) => station.close()));
+    await driversStopped;
   }
 
   totals(): FleetTotals {

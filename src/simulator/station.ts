@@ -14,6 +14,7 @@ import {
   type RegistrationStatus,
   type StartAnswer,
   type StopReason,
+  type TransactionState,
 } from './dialect.ts';
 import { chargeXFault, type ChargeXFault } from './faults.ts';
 import { ConnectorMeter, type CurrentType } from './meter.ts';
@@ -47,6 +48,7 @@ export interface SimulatedStationOptions {
   reconnectMaxMs?: number;
   /** Send BootNotification again after a reconnect; keeps a CSMS that lost its state (restart) informed. */
   bootOnReconnect?: boolean;
+  /** How long a CALL waits for the CSMS's answer. */
   callTimeoutMs?: number;
 }
 
@@ -121,7 +123,8 @@ export class SimulatedStation extends EventEmitter {
       reconnectMaxMs: 30_000,
       bootOnReconnect: true,
       callTimeoutMs: 30_000,
-      ...options,
+      // An option given as undefined means "the default", not "unset".
+      ...(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as SimulatedStationOptions),
     };
     if (!Number.isInteger(this.options.connectors) || this.options.connectors < 1) {
       throw new Error(`connectors must be a positive integer, got ${this.options.connectors}`);
@@ -373,7 +376,8 @@ export class SimulatedStation extends EventEmitter {
     if (this.meterIntervalS > 0) {
       this.meterTimer = setInterval(() => {
         for (const connector of this.connectors) {
-          if (connector.transaction) this.sendMeterValues(connector.id).catch(() => undefined);
+          // A 1.6 transaction without its id yet (start not answered) cannot be referenced in MeterValues.
+          if (connector.transaction?.id) this.sendMeterValues(connector.id).catch(() => undefined);
         }
       }, this.meterIntervalS * this.options.secondMs);
     }
@@ -426,22 +430,27 @@ export class SimulatedStation extends EventEmitter {
     const now = this.simNowMs();
     connector.meter.startCharging(now);
     const reading = connector.meter.read(now);
+    // The transaction exists from the moment the charger starts it, so a stop request racing the CSMS's
+    // answer finds it. 2.0.1 chargers name it themselves; a 1.6 id is only known from the answer.
+    const transaction: TransactionState = {
+      id: this.dialect.newTransactionId() ?? '',
+      idTag,
+      meterStartWh: reading.energyWh,
+      startedAt: new Date(),
+      nextSeqNo: 0,
+      remoteStartId,
+    };
+    connector.transaction = transaction;
     let answer: StartAnswer;
     try {
       answer = await this.dialect.startTransaction(connector, idTag, reading, remoteStartId);
     } catch (err) {
       // No transaction came of it: the contactor stays open and the register must not grow.
+      connector.transaction = undefined;
       connector.meter.stopCharging(this.simNowMs());
       throw err;
     }
-    connector.transaction ??= {
-      id: answer.transactionId,
-      idTag,
-      meterStartWh: reading.energyWh,
-      startedAt: new Date(),
-      nextSeqNo: 1,
-      remoteStartId,
-    };
+    transaction.id = answer.transactionId;
     connector.reservationId = undefined;
     this.counters.transactionsStarted++;
     this.emit('transactionStarted', { connectorId, transactionId: answer.transactionId, idTag });

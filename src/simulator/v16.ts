@@ -93,6 +93,10 @@ export class Dialect16 implements Dialect {
     return phase;
   }
 
+  newTransactionId(): undefined {
+    return undefined;
+  }
+
   async bootNotification(): Promise<BootAnswer> {
     const s = this.station;
     const answer = await s.call('BootNotification', {
@@ -168,7 +172,7 @@ export class Dialect16 implements Dialect {
       connectorId: connector.id,
       meterValue: [{ timestamp: new Date().toISOString(), sampledValue: this.sampledValues(reading, context) }],
     };
-    if (connector.transaction) payload.transactionId = Number(connector.transaction.id);
+    if (connector.transaction?.id) payload.transactionId = Number(connector.transaction.id);
     await this.station.call('MeterValues', payload);
   }
 

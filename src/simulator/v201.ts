@@ -204,6 +204,10 @@ export class Dialect201 implements Dialect {
     return phase === 'Preparing' || phase === 'Charging' || phase === 'Finishing' ? 'Occupied' : phase;
   }
 
+  newTransactionId(): string {
+    return this.station.random.uuid();
+  }
+
   async bootNotification(reason: string): Promise<BootAnswer> {
     const s = this.station;
     const answer = await s.call('BootNotification', {
@@ -275,14 +279,16 @@ export class Dialect201 implements Dialect {
     reading: MeterReading,
     remoteStartId?: number,
   ): Promise<StartAnswer> {
-    const transactionId = this.station.random.uuid();
+    const transaction = connector.transaction;
+    if (!transaction) throw new Error(`connector ${connector.id} has no transaction to start`);
+    const transactionId = transaction.id;
     const transactionInfo: Record<string, unknown> = { transactionId, chargingState: 'Charging' };
     if (remoteStartId !== undefined) transactionInfo.remoteStartId = remoteStartId;
     const payload: Record<string, unknown> = {
       eventType: 'Started',
       timestamp: new Date().toISOString(),
       triggerReason: remoteStartId !== undefined ? 'RemoteStart' : 'Authorized',
-      seqNo: 0,
+      seqNo: transaction.nextSeqNo++,
       transactionInfo,
       evse: { id: connector.id, connectorId: 1 },
       idToken: idTokenOf(idTag),
