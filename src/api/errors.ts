@@ -54,13 +54,11 @@ export function installErrorHandling(app: FastifyInstance): void {
 
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
     if (err instanceof ApiError) {
-      return reply
-        .code(err.statusCode)
-        .send({
-          error: err.error,
-          message: err.message,
-          ...(err.details !== undefined ? { details: err.details } : {}),
-        });
+      return reply.code(err.statusCode).send({
+        error: err.error,
+        message: err.message,
+        ...(err.details !== undefined ? { details: err.details } : {}),
+      });
     }
     const fe = err as FastifyError & { validationContext?: string };
     if (fe.validation) {

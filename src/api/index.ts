@@ -16,6 +16,8 @@ import { registerTransactionRoutes } from './transactions.ts';
 import { registerAccessRoutes } from './access.ts';
 import { registerCommandRoutes } from './commands.ts';
 import { registerEventStream } from './events.ts';
+import { registerAssetRoutes } from './assets.ts';
+import { AssetsService } from '../assets/service.ts';
 
 export interface ApiOptions {
   /** Requests per minute per API key (or per address without one). */
@@ -72,6 +74,7 @@ export async function registerApi(app: FastifyInstance, context: ApiContext, opt
   installAuthentication(app);
 
   registerStationRoutes(app);
+  registerAssetRoutes(app, new AssetsService(context.db, context.stations));
   registerTransactionRoutes(app);
   registerAccessRoutes(app, { loginLimitPerMinute: options.loginLimitPerMinute ?? 10 });
   registerCommandRoutes(app);

@@ -108,6 +108,27 @@ export class StationsService {
       .execute();
   }
 
+  /** Allows or blocks a registered charger without touching its password (operator API). */
+  async setAdmission(stationId: string, admission: 'allowed' | 'blocked'): Promise<boolean> {
+    const r = await this.db
+      .updateTable('stations')
+      .set({ admission, updated_at: new Date() })
+      .where('id', '=', stationId)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  /** Sets (stored hashed) or removes a charger's Basic-auth password without touching its admission. */
+  async setPassword(stationId: string, password: string | null): Promise<boolean> {
+    const password_hash = password ? await hashPassword(password) : null;
+    const r = await this.db
+      .updateTable('stations')
+      .set({ password_hash, updated_at: new Date() })
+      .where('id', '=', stationId)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
   /** Decides whether a charger may open its OCPP connection (before any handler sees it). */
   async admit(stationId: string, password: string | undefined): Promise<AdmissionResult> {
     const row = await this.db
