@@ -322,6 +322,26 @@ describe('simulated stations', () => {
     assert.deepEqual([cleared201.techCode, cleared201.cleared, cleared201.actualValue], ['CX002', true, 'false']);
   });
 
+  it('1.6: ChangeAvailability Inoperative while charging is Scheduled until the transaction ends', async () => {
+    const s = station('CP-16-AVAIL', 'ocpp1.6');
+    await s.connect();
+    await s.boot();
+    await s.startTransaction(1, 'TAG-A');
+    const conn = csms.connections.get('CP-16-AVAIL')!;
+    assert.deepEqual(await conn.call('ChangeAvailability', { connectorId: 0, type: 'Inoperative' }), {
+      status: 'Scheduled',
+    });
+    const statusOf = (connectorId: number) =>
+      csms
+        .messagesOf('CP-16-AVAIL', 'StatusNotification')
+        .filter((m) => m.connectorId === connectorId)
+        .at(-1)?.status;
+    await csms.waitFor(() => statusOf(2) === 'Unavailable', 'idle connector unavailable at once');
+    assert.equal(statusOf(1), 'Charging');
+    await s.stopTransaction(1);
+    assert.equal(statusOf(1), 'Unavailable');
+  });
+
   it('reconnects and boots again after the CSMS drops the socket', async () => {
     const s = station('CP-RECONNECT', 'ocpp1.6');
     await s.connect();

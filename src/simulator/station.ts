@@ -106,6 +106,8 @@ export class SimulatedStation extends EventEmitter {
   /** Set while we close the socket on purpose (reset), so the close does not count as a drop. */
   private intentionalClose = false;
   private resetWhenIdle = false;
+  /** Connectors a ChangeAvailability Inoperative takes out of service when their transaction ends. */
+  private readonly unavailableAfterTransaction = new Set<number>();
   private hasConnectedBefore = false;
   private readonly simEpochMs = Date.now();
 
@@ -476,6 +478,7 @@ export class SimulatedStation extends EventEmitter {
     const reading = connector.meter.read(now);
     await this.dialect.stopTransaction(connector, reason, reading);
     connector.transaction = undefined;
+    if (this.unavailableAfterTransaction.delete(connectorId)) connector.operative = false;
     this.counters.transactionsStopped++;
     this.emit('transactionStopped', {
       connectorId,
@@ -543,6 +546,28 @@ export class SimulatedStation extends EventEmitter {
 
   transactionById(transactionId: string): ConnectorState | undefined {
     return this.connectors.find((c) => c.transaction?.id === transactionId);
+  }
+
+  /**
+   * Applies ChangeAvailability; returns 'Scheduled' when a connector to take out of service is charging,
+   * in which case it becomes Unavailable once its transaction ends.
+   */
+  requestAvailability(connectorId: number, operative: boolean): 'Accepted' | 'Scheduled' {
+    const targets = connectorId === 0 ? this.connectors : [this.connector(connectorId)];
+    const busy = targets.filter((c) => c.transaction);
+    if (operative || busy.length === 0) {
+      for (const connector of targets) this.unavailableAfterTransaction.delete(connector.id);
+      this.changeAvailability(connectorId, operative);
+      return 'Accepted';
+    }
+    for (const connector of targets) {
+      if (connector.transaction) this.unavailableAfterTransaction.add(connector.id);
+      else connector.operative = false;
+    }
+    this.later(async () => {
+      for (const connector of targets) if (!connector.transaction) await this.reportStatus(connector.id);
+    });
+    return 'Scheduled';
   }
 
   changeAvailability(connectorId: number, operative: boolean): void {

@@ -229,15 +229,9 @@ export class Dialect16 implements Dialect {
         // Unlocking ends a transaction on that connector, as the specification requires.
         if (s.connector(p.connectorId).transaction) s.later(() => s.stopTransaction(p.connectorId, 'UnlockCommand'));
         return { status: 'Unlocked' };
-      case 'ChangeAvailability': {
+      case 'ChangeAvailability':
         if (p.connectorId > s.connectors.length) return { status: 'Rejected' };
-        const operative = p.type === 'Operative';
-        const targets = p.connectorId === 0 ? s.connectors : [s.connector(p.connectorId)];
-        // A connector in use becomes unavailable only after its transaction: Scheduled.
-        const scheduled = !operative && targets.some((c) => c.transaction);
-        if (!scheduled) s.changeAvailability(p.connectorId, operative);
-        return { status: scheduled ? 'Scheduled' : 'Accepted' };
-      }
+        return { status: s.requestAvailability(p.connectorId, p.type === 'Operative') };
       case 'GetConfiguration':
         return this.getConfiguration(p.key);
       case 'ChangeConfiguration':

@@ -390,11 +390,7 @@ export class Dialect201 implements Dialect {
       case 'ChangeAvailability': {
         const evseId: number = p.evse?.id ?? 0;
         if (evseId > s.connectors.length) return { status: 'Rejected' };
-        const operative = p.operationalStatus === 'Operative';
-        const targets = evseId === 0 ? s.connectors : [s.connector(evseId)];
-        const scheduled = !operative && targets.some((c) => c.transaction);
-        if (!scheduled) s.changeAvailability(evseId, operative);
-        return { status: scheduled ? 'Scheduled' : 'Accepted' };
+        return { status: s.requestAvailability(evseId, p.operationalStatus === 'Operative') };
       }
       case 'GetVariables':
         return {
