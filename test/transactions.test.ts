@@ -278,7 +278,7 @@ for (const backend of BACKENDS) {
 
         // And a remote stop of that transaction through the same entry point, once the charger itself has
         // its transaction id (it learns it from our answer, a moment after we stored the start).
-        await until('the charger to know its transaction', async () => s.connector(1).transaction !== undefined);
+        await until('the charger to know its transaction', async () => Boolean(s.connector(1).transaction?.id));
         const tx = await db()
           .selectFrom('transactions')
           .select(['charger_transaction_id'])
@@ -288,7 +288,11 @@ for (const backend of BACKENDS) {
           name: 'remoteStop',
           chargerTransactionId: tx.charger_transaction_id,
         });
-        assert.equal(stop.result.status, 'accepted');
+        assert.equal(
+          stop.result.status,
+          'accepted',
+          JSON.stringify({ tx, known: s.connectors.map((c) => c.transaction?.id) }),
+        );
         await until('the remote stop', async () => {
           const row = await db()
             .selectFrom('transactions')

@@ -56,6 +56,10 @@ export class OcppServer implements CommandTransport {
   private readonly wss: WebSocketServer;
   private readonly sessions = new Map<string, StationSession>();
   private pingTimer: NodeJS.Timeout | undefined;
+  private readonly metricChildren = new Map<
+    string,
+    { ok: { inc(): void }; error: { inc(): void }; latency: { observe(v: number): void } }
+  >();
 
   constructor(
     private readonly ctx: EdgeContext,
@@ -183,15 +187,16 @@ export class OcppServer implements CommandTransport {
     session.alive = true;
     this.ctx.stations.touch(session.stationId);
     const started = performance.now();
+    const counters = this.actionMetrics(action);
     try {
       const answer = await handlers[action]!(this.ctx, session.stationId, payload);
-      this.metrics.messages.inc({ direction: 'in', action, outcome: 'ok' });
+      counters.ok.inc();
       return answer;
     } catch (err) {
-      this.metrics.messages.inc({ direction: 'in', action, outcome: 'error' });
+      counters.error.inc();
       throw err;
     } finally {
-      this.metrics.handlingSeconds.observe({ action }, (performance.now() - started) / 1000);
+      counters.latency.observe((performance.now() - started) / 1000);
     }
   }
 
@@ -212,6 +217,20 @@ export class OcppServer implements CommandTransport {
       if (err instanceof CallErrorResponse) throw new CommandRejectedError(err.code, err.message);
       throw err;
     }
+  }
+
+  /** Metric children per action, resolved once: label lookups on every message are measurable at load. */
+  private actionMetrics(action: string) {
+    let m = this.metricChildren.get(action);
+    if (!m) {
+      m = {
+        ok: this.metrics.messages.labels('in', action, 'ok'),
+        error: this.metrics.messages.labels('in', action, 'error'),
+        latency: this.metrics.handlingSeconds.labels(action),
+      };
+      this.metricChildren.set(action, m);
+    }
+    return m;
   }
 
   private pingAll(): void {

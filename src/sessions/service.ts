@@ -17,6 +17,8 @@ import type {
   TransactionEventResult,
 } from './model.ts';
 
+const byKey = ([a]: [string, unknown], [b]: [string, unknown]) => (a < b ? -1 : a > b ? 1 : 0);
+
 /** 1.6 has no sequence numbers: its start and stop take the first and last places in the event log. */
 export const FIRST_SEQ = 0;
 export const LAST_SEQ = 2_147_483_647;
@@ -127,7 +129,10 @@ export class SessionsService {
       }
       return { ...tx, duplicate: false };
     });
-    this.idCache.set(`${stationId}\u0000${result.chargerTransactionId}`, result.id);
+    // Keep the id of running transactions at hand; an ended one rarely gets more meter values.
+    const cacheKey = `${stationId}\u0000${result.chargerTransactionId}`;
+    if (input.eventType === 'ended') this.idCache.delete(cacheKey);
+    else this.idCache.set(cacheKey, result.id);
     if (!result.duplicate) {
       this.bus?.publish({
         type: `transaction.${input.eventType}`,
@@ -332,6 +337,8 @@ function newTransaction(
     meter_start_wh: null,
     meter_stop_wh: null,
     energy_wh: null,
+    meter_start_at: null,
+    meter_stop_at: null,
     stop_reason: null,
     stopped_by_token: null,
     reservation_id: null,
@@ -394,31 +401,55 @@ function samplesOf(stationId: string, tx: TransactionRef, input: TransactionEven
 /**
  * Energy of a transaction = last minus first reading of its energy register, by sample time, so samples
  * that arrive late or out of order still give the right figure. Only the whole-meter register counts
- * (no phase; outlet or unspecified location).
+ * (no phase; outlet or unspecified location). The first and last readings are kept with their times on
+ * the transaction and merged with each batch, so the cost is per new sample, not per stored one.
  */
 async function updateEnergyFromSamples(trx: Transaction<Database>, rows: Record<string, unknown>[]): Promise<void> {
-  const touched = new Set<string>();
+  const extremes = new Map<string, { firstAt: Date; firstWh: number; lastAt: Date; lastWh: number }>();
   for (const r of rows) {
-    if (r.transaction_id && r.measurand === ENERGY_REGISTER && r.phase == null && !Number.isNaN(r.value))
-      touched.add(r.transaction_id as string);
+    if (!r.transaction_id || r.measurand !== ENERGY_REGISTER || r.phase != null) continue;
+    if (r.location != null && r.location !== 'Outlet') continue;
+    const wh = r.value as number;
+    if (Number.isNaN(wh)) continue;
+    const at = r.sampled_at as Date;
+    const id = r.transaction_id as string;
+    const e = extremes.get(id);
+    if (!e) {
+      extremes.set(id, { firstAt: at, firstWh: wh, lastAt: at, lastWh: wh });
+      continue;
+    }
+    // Ties in time: the lower reading is the first, the higher the last (a register never runs backwards).
+    if (at < e.firstAt || (at.getTime() === e.firstAt.getTime() && wh < e.firstWh))
+      Object.assign(e, { firstAt: at, firstWh: wh });
+    if (at > e.lastAt || (at.getTime() === e.lastAt.getTime() && wh > e.lastWh))
+      Object.assign(e, { lastAt: at, lastWh: wh });
   }
-  if (touched.size === 0) return;
-  const ids = [...touched];
+  if (extremes.size === 0) return;
+  const values = sql.join(
+    [...extremes]
+      .sort(byKey)
+      .map(
+        ([id, e]) =>
+          sql`(${id}, ${e.firstAt.toISOString()}::timestamptz, ${e.firstWh}::float8, ${e.lastAt.toISOString()}::timestamptz, ${e.lastWh}::float8)`,
+      ),
+  );
+  // One statement: the new first and last readings, and the energy between them.
   await sql`
     UPDATE transactions t SET
-      meter_start_wh = e.first_wh,
-      meter_stop_wh = e.last_wh,
-      energy_wh = e.last_wh - e.first_wh,
+      meter_start_wh = n.start_wh, meter_start_at = n.start_at,
+      meter_stop_wh = n.stop_wh, meter_stop_at = n.stop_at,
+      energy_wh = n.stop_wh - n.start_wh,
       updated_at = now()
     FROM (
-      SELECT transaction_id,
-        (array_agg(value ORDER BY sampled_at ASC, value ASC))[1] AS first_wh,
-        (array_agg(value ORDER BY sampled_at DESC, value DESC))[1] AS last_wh
-      FROM meter_samples
-      WHERE transaction_id IN (${sql.join(ids)})
-        AND measurand = ${ENERGY_REGISTER} AND phase IS NULL AND value <> 'NaN'::float8
-        AND (location IS NULL OR location = 'Outlet')
-      GROUP BY transaction_id
-    ) e
-    WHERE t.id = e.transaction_id`.execute(trx);
+      SELECT c.id,
+        CASE WHEN c.meter_start_at IS NULL OR v.first_at < c.meter_start_at
+          OR (v.first_at = c.meter_start_at AND v.first_wh < c.meter_start_wh) THEN v.first_wh ELSE c.meter_start_wh END AS start_wh,
+        LEAST(c.meter_start_at, v.first_at) AS start_at,
+        CASE WHEN c.meter_stop_at IS NULL OR v.last_at > c.meter_stop_at
+          OR (v.last_at = c.meter_stop_at AND v.last_wh > c.meter_stop_wh) THEN v.last_wh ELSE c.meter_stop_wh END AS stop_wh,
+        GREATEST(c.meter_stop_at, v.last_at) AS stop_at
+      FROM (VALUES ${values}) AS v(id, first_at, first_wh, last_at, last_wh)
+      JOIN transactions c ON c.id = v.id
+    ) n
+    WHERE t.id = n.id`.execute(trx);
 }

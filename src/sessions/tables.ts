@@ -29,6 +29,9 @@ export interface TransactionsTable {
   meter_start_wh: number | null;
   meter_stop_wh: number | null;
   energy_wh: number | null;
+  /** Time of the readings behind meter_start_wh / meter_stop_wh, so late samples can be merged in order. */
+  meter_start_at: Timestamp | null;
+  meter_stop_at: Timestamp | null;
   stop_reason: string | null;
   stopped_by_token: string | null;
   reservation_id: number | null;

@@ -34,13 +34,21 @@ interface Waiter {
 }
 
 export interface BatchWriterOptions {
+  /**
+   * How long the first row of a batch may wait for company, ms. 0 flushes at once when no flush is
+   * running; rows that arrive while one runs form the next batch (group commit without a fixed delay).
+   */
   windowMs: number;
   maxRows: number;
+  /** Flushes allowed at the same time (PostgreSQL pools can run several; PGlite has one connection). */
+  maxConcurrentFlushes?: number;
   onFlush?: (rows: number, ms: number) => void;
   onError?: (err: Error) => void;
 }
 
 const CHUNK = 500;
+
+const byKey = ([a]: [string, unknown], [b]: [string, unknown]) => (a < b ? -1 : a > b ? 1 : 0);
 
 export class BatchWriter {
   private readonly streams: Stream[] = [];
@@ -48,7 +56,7 @@ export class BatchWriter {
   private waiters: Waiter[] = [];
   private pendingRows = 0;
   private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> | undefined;
+  private readonly running = new Set<Promise<void>>();
   private closed = false;
 
   constructor(
@@ -91,31 +99,28 @@ export class BatchWriter {
   }
 
   private schedule(): void {
-    if (this.flushing) return; // the running flush reschedules when it ends
+    if (this.waiters.length === 0) return;
+    // Every flush slot busy: the next one to finish picks up what is queued (this is the group commit).
+    if (this.running.size >= (this.options.maxConcurrentFlushes ?? 1)) return;
     if (this.pendingRows >= this.options.maxRows || this.options.windowMs === 0) {
       clearTimeout(this.timer);
       this.timer = undefined;
-      void this.flush();
+      this.startFlush();
     } else if (!this.timer) {
       this.timer = setTimeout(() => {
         this.timer = undefined;
-        void this.flush();
+        this.startFlush();
       }, this.options.windowMs);
     }
   }
 
-  /** Writes everything queued now. */
-  async flush(): Promise<void> {
-    if (this.flushing) {
-      await this.flushing;
-      if (this.waiters.length) return this.flush();
-      return;
-    }
+  private startFlush(): void {
     if (this.waiters.length === 0) return;
     const waiters = this.waiters;
     this.waiters = [];
     const batches = this.streams.map((s) => {
-      const rows = s.spec.key ? [...s.keyed.values()] : s.rows;
+      // Keyed (upserted) rows go in key order, so concurrent flushes lock rows in the same order.
+      const rows = s.spec.key ? [...s.keyed.entries()].sort(byKey).map(([, row]) => row) : s.rows;
       s.rows = [];
       s.keyed = new Map();
       return { stream: s, rows };
@@ -123,7 +128,7 @@ export class BatchWriter {
     const total = this.pendingRows;
     this.pendingRows = 0;
     const started = performance.now();
-    this.flushing = (async () => {
+    const run = (async () => {
       try {
         await this.db.transaction().execute(async (trx) => {
           for (const { stream, rows } of batches) {
@@ -141,11 +146,20 @@ export class BatchWriter {
         for (const w of waiters) w.reject(err as Error);
       }
     })();
-    try {
-      await this.flushing;
-    } finally {
-      this.flushing = undefined;
-      if (this.waiters.length) this.schedule();
+    this.running.add(run);
+    void run.finally(() => {
+      this.running.delete(run);
+      this.schedule();
+    });
+  }
+
+  /** Resolves when everything queued up to now is written (or has failed). */
+  async flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.waiters.length || this.running.size) {
+      if (this.waiters.length && this.running.size < (this.options.maxConcurrentFlushes ?? 1)) this.startFlush();
+      await Promise.race(this.running);
     }
   }
 
@@ -167,8 +181,6 @@ export class BatchWriter {
 
   /** Flushes what is queued and refuses new rows. */
   async close(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
     await this.flush();
     this.closed = true;
   }

@@ -163,7 +163,8 @@ export class RpcConnection {
   }
 
   private onMessage(data: RawData, isBinary: boolean): void {
-    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+    // ws hands over a Buffer (nodebuffer binaryType); copy only for the other shapes.
+    const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
     const limit = this.options.maxFrameBytes ?? 256 * 1024;
     if (buf.length > limit) {
       // Too big to parse safely: answer by the id at its head when there is one, and keep the socket.

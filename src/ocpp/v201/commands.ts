@@ -1,5 +1,5 @@
 // Neutral commands → OCPP 2.0.1 CALLs, and 2.0.1 answers → neutral results.
-import type { SettingRef, StationCommand } from '../../stations/commands.ts';
+import type { LocalListEntry, SettingRef, StationCommand } from '../../stations/commands.ts';
 import { neutralStatus, type CommandTranslator } from '../command-translation.ts';
 
 /** 2.0.1 addresses a setting by component and variable; a bare key is a variable of the station itself. */
@@ -9,6 +9,22 @@ function componentVariable(s: SettingRef) {
 
 // Request ids (remoteStartId, report requestId) only need to be unique for a while per charger.
 let requestCounter = Math.floor(Date.now() / 1000) % 1_000_000;
+
+function localListEntry(e: LocalListEntry) {
+  return {
+    idToken: { idToken: e.idToken, type: e.type ?? 'ISO14443' },
+    // In a differential update an entry without idTokenInfo deletes the token.
+    ...(e.status
+      ? {
+          idTokenInfo: {
+            status: e.status[0]!.toUpperCase() + e.status.slice(1),
+            ...(e.expiresAt ? { cacheExpiryDateTime: e.expiresAt } : {}),
+            ...(e.groupId ? { groupIdToken: { idToken: e.groupId, type: 'Central' } } : {}),
+          },
+        }
+      : {}),
+  };
+}
 
 export const v201Commands: CommandTranslator = {
   toCall(c: StationCommand) {
@@ -79,6 +95,72 @@ export const v201Commands: CommandTranslator = {
             ...(c.data !== undefined ? { data: c.data } : {}),
           },
         };
+      case 'sendLocalList':
+        return {
+          action: 'SendLocalList',
+          payload: {
+            versionNumber: c.version,
+            updateType: c.updateType === 'full' ? 'Full' : 'Differential',
+            localAuthorizationList: c.entries.map(localListEntry),
+          },
+        };
+      case 'getLocalListVersion':
+        return { action: 'GetLocalListVersion', payload: {} };
+      case 'updateFirmware':
+        return {
+          action: 'UpdateFirmware',
+          payload: {
+            requestId: ++requestCounter,
+            ...(c.retries !== undefined ? { retries: c.retries } : {}),
+            ...(c.retryIntervalS !== undefined ? { retryInterval: c.retryIntervalS } : {}),
+            firmware: {
+              location: c.location,
+              retrieveDateTime: c.retrieveAt,
+              ...(c.signingCertificate ? { signingCertificate: c.signingCertificate } : {}),
+              ...(c.signature ? { signature: c.signature } : {}),
+            },
+          },
+        };
+      case 'getDiagnostics':
+        return {
+          action: 'GetLog',
+          payload: {
+            logType: c.logType === 'security' ? 'SecurityLog' : 'DiagnosticsLog',
+            requestId: ++requestCounter,
+            log: {
+              remoteLocation: c.location,
+              ...(c.from ? { oldestTimestamp: c.from } : {}),
+              ...(c.to ? { latestTimestamp: c.to } : {}),
+            },
+            ...(c.retries !== undefined ? { retries: c.retries } : {}),
+            ...(c.retryIntervalS !== undefined ? { retryInterval: c.retryIntervalS } : {}),
+          },
+        };
+      case 'reserveNow':
+        return {
+          action: 'ReserveNow',
+          payload: {
+            id: c.reservationId,
+            expiryDateTime: c.expiresAt,
+            idToken: { idToken: c.idToken, type: c.idTokenType ?? 'Central' },
+            ...(c.evseId !== undefined ? { evseId: c.evseId } : {}),
+            ...(c.groupId ? { groupIdToken: { idToken: c.groupId, type: 'Central' } } : {}),
+          },
+        };
+      case 'cancelReservation':
+        return { action: 'CancelReservation', payload: { reservationId: c.reservationId } };
+      case 'getBaseReport':
+        return {
+          action: 'GetBaseReport',
+          payload: {
+            requestId: ++requestCounter,
+            reportBase: {
+              configuration_inventory: 'ConfigurationInventory',
+              full_inventory: 'FullInventory',
+              summary_inventory: 'SummaryInventory',
+            }[c.report],
+          },
+        };
     }
   },
 
@@ -108,6 +190,10 @@ export const v201Commands: CommandTranslator = {
       }
       case 'dataTransfer':
         return { status: neutralStatus(r.status), ...(r.data !== undefined ? { data: { data: r.data } } : {}) };
+      case 'getLocalListVersion':
+        return { status: 'accepted', data: { version: r.versionNumber } };
+      case 'getDiagnostics':
+        return { status: neutralStatus(r.status), ...(r.filename ? { data: { fileName: r.filename } } : {}) };
       default:
         return { status: neutralStatus(r.status) };
     }
