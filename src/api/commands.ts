@@ -13,9 +13,11 @@ import {
   CommandRejectedError,
   CommandTimeoutError,
   StationOfflineError,
+  type CommandResult,
   type StationCommand,
 } from '../stations/commands.ts';
 import type { Role } from '../access/tables.ts';
+import { LocalListError, planLocalList, recordLocalList } from '../assets/local-lists.ts';
 
 /** Names a charger component or variable (device model and configuration key names). */
 const Name = Type.String({ pattern: '^[A-Za-z0-9_.-]{1,50}$' });
@@ -35,11 +37,39 @@ interface CommandSpec {
   /** Who may send it, beyond admins and operators (site hosts only to their own stations). */
   roles: Role[];
   toCommand(body: any, ctx: Context): Promise<StationCommand> | StationCommand;
+  /** Runs after the charger answered, e.g. to record what it accepted. */
+  after?(command: StationCommand, result: CommandResult, ctx: Context): Promise<void>;
+  /** Adds what the caller needs to know about the request itself (e.g. the generated reservation id). */
+  echo?(command: StationCommand): Record<string, unknown>;
 }
 
 const OPERATORS: Role[] = ['admin', 'operator', 'site_host'];
 const WITH_TECHNICIANS: Role[] = [...OPERATORS, 'technician'];
 const obj = (props: Record<string, any>) => Type.Object(props, { additionalProperties: false });
+
+/** Reservation ids are ours to choose; unique for a long while. */
+let reservationCounter = Math.floor(Date.now() / 1000) % 1_000_000_000;
+
+const Uri = Type.String({ format: 'uri', maxLength: 512, pattern: '^(https?|ftps?|sftp)://[^\\s<>{}`$;]+$' });
+const Retries = {
+  retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
+  retryIntervalS: Type.Optional(Type.Integer({ minimum: 0, maximum: 86400 })),
+};
+const Base64 = Type.String({ maxLength: 10_000, pattern: '^[A-Za-z0-9+/=\\r\\n-]*$' });
+const DateTimeText = Type.String({ format: 'date-time' });
+
+const getLog: CommandSpec = {
+  summary: 'Ask the station to upload its diagnostics (1.6 GetDiagnostics) or log (2.0.1 GetLog) to a URL',
+  body: obj({
+    location: Uri,
+    logType: Type.Optional(Type.Union([Type.Literal('diagnostics'), Type.Literal('security')])),
+    from: Type.Optional(DateTimeText),
+    to: Type.Optional(DateTimeText),
+    ...Retries,
+  }),
+  roles: WITH_TECHNICIANS,
+  toCommand: (b) => ({ name: 'getDiagnostics', ...b }),
+};
 
 const getSettings: CommandSpec = {
   summary: 'Read configuration keys (1.6) or device-model variables (2.0.1); without keys, the whole set',
@@ -167,6 +197,93 @@ export const COMMANDS: Record<string, CommandSpec> = {
     roles: OPERATORS,
     toCommand: (b) => ({ name: 'dataTransfer', vendorId: b.vendorId, messageId: b.messageId, data: b.data }),
   },
+  'update-firmware': {
+    summary: 'Ask the station to download and install firmware from a URL',
+    body: obj({
+      location: Uri,
+      retrieveAt: DateTimeText,
+      ...Retries,
+      signingCertificate: Type.Optional(Base64),
+      signature: Type.Optional(Base64),
+    }),
+    roles: OPERATORS,
+    toCommand: (b) => ({ name: 'updateFirmware', ...b }),
+  },
+  'get-diagnostics': getLog,
+  'get-log': getLog,
+  'reserve-now': {
+    summary: 'Reserve an EVSE (or any) for an id token until a time; answers the reservation id',
+    body: obj({
+      expiresAt: DateTimeText,
+      idToken: IdTokenValue,
+      idTokenType: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9]{1,20}$' })),
+      evseId: Type.Optional(EvseId),
+      groupId: Type.Optional(IdTokenValue),
+    }),
+    roles: OPERATORS,
+    toCommand: (b) => {
+      if (new Date(b.expiresAt).getTime() <= Date.now()) {
+        throw new ApiError(422, 'in_the_past', 'body.expiresAt must be in the future');
+      }
+      return { name: 'reserveNow', reservationId: ++reservationCounter, ...b };
+    },
+    echo: (c) => ({ reservationId: (c as { reservationId: number }).reservationId }),
+  },
+  'cancel-reservation': {
+    summary: 'Cancel a reservation',
+    body: obj({ reservationId: Type.Integer({ minimum: 0, maximum: 2_147_483_647 }) }),
+    roles: OPERATORS,
+    toCommand: (b) => ({ name: 'cancelReservation', reservationId: b.reservationId }),
+  },
+  'get-base-report': {
+    summary: 'Ask a 2.0.1 station for a device-model report (arrives as NotifyReport, read at /device-model)',
+    body: obj({
+      report: Type.Optional(
+        Type.Union(
+          [Type.Literal('configuration_inventory'), Type.Literal('full_inventory'), Type.Literal('summary_inventory')],
+          {
+            default: 'full_inventory',
+          },
+        ),
+      ),
+    }),
+    roles: WITH_TECHNICIANS,
+    toCommand: (b, ctx) => {
+      if (ctx.protocol !== 'ocpp2.0.1') {
+        throw new ApiError(422, 'not_supported', 'a base report needs OCPP 2.0.1; use get-configuration on 1.6');
+      }
+      return { name: 'getBaseReport', report: b.report ?? 'full_inventory' };
+    },
+  },
+  'send-local-list': {
+    summary: 'Send the local authorization list: full (given tokens, or the whole register) or differential',
+    body: obj({
+      updateType: Type.Union([Type.Literal('full'), Type.Literal('differential')]),
+      idTokens: Type.Optional(Type.Array(IdTokenValue, { maxItems: 5000, uniqueItems: true })),
+      remove: Type.Optional(Type.Array(IdTokenValue, { maxItems: 5000, uniqueItems: true })),
+    }),
+    roles: OPERATORS,
+    toCommand: async (b, ctx) => {
+      try {
+        const plan = await planLocalList(ctx.req.server.api.db, ctx.stationId, b.updateType, b.idTokens, b.remove);
+        return { name: 'sendLocalList', version: plan.version, updateType: b.updateType, entries: plan.entries };
+      } catch (err) {
+        if (err instanceof LocalListError) throw new ApiError(422, 'invalid', `body.${err.field}: ${err.message}`);
+        throw err;
+      }
+    },
+    after: async (c, result, ctx) => {
+      if (result.status !== 'accepted' || c.name !== 'sendLocalList') return;
+      await recordLocalList(ctx.req.server.api.db, ctx.stationId, c.version, c.entries.length);
+    },
+    echo: (c) => ({ version: (c as { version: number }).version }),
+  },
+  'get-local-list-version': {
+    summary: 'Ask the station which local list version it holds',
+    body: obj({}),
+    roles: WITH_TECHNICIANS,
+    toCommand: () => ({ name: 'getLocalListVersion' }),
+  },
 };
 
 const CommandResponse = Type.Object({
@@ -224,6 +341,9 @@ export function registerCommandRoutes(root: FastifyInstance): void {
         }
         try {
           const outcome = await root.api.commands.send(stationId, command, `${principal.kind}:${principal.id}`);
+          await spec.after?.(command, outcome.result, { stationId, protocol: station!.protocol, req });
+          const echoed = spec.echo?.(command);
+          if (echoed) outcome.result.data = { ...echoed, ...outcome.result.data };
           await audit(req, {
             action,
             target: stationId,

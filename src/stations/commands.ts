@@ -15,7 +15,54 @@ export type StationCommand =
   | { name: 'setConfiguration'; settings: (SettingRef & { value: string })[] }
   | { name: 'triggerMessage'; message: TriggerableMessage; evseId?: number; connectorId?: number }
   | { name: 'clearCache' }
-  | { name: 'dataTransfer'; vendorId: string; messageId?: string; data?: string };
+  | { name: 'dataTransfer'; vendorId: string; messageId?: string; data?: string }
+  | { name: 'sendLocalList'; version: number; updateType: 'full' | 'differential'; entries: LocalListEntry[] }
+  | { name: 'getLocalListVersion' }
+  | {
+      name: 'updateFirmware';
+      location: string;
+      /** ISO 8601 time from which the charger may download. */
+      retrieveAt: string;
+      retries?: number;
+      retryIntervalS?: number;
+      signingCertificate?: string;
+      signature?: string;
+    }
+  | {
+      name: 'getDiagnostics';
+      /** Where the charger uploads the file (1.6 GetDiagnostics; 2.0.1 GetLog). */
+      location: string;
+      logType?: 'diagnostics' | 'security';
+      from?: string;
+      to?: string;
+      retries?: number;
+      retryIntervalS?: number;
+    }
+  | {
+      name: 'reserveNow';
+      reservationId: number;
+      expiresAt: string;
+      idToken: string;
+      idTokenType?: string;
+      /** Absent: any EVSE. */
+      evseId?: number;
+      groupId?: string;
+    }
+  | { name: 'cancelReservation'; reservationId: number }
+  /** 2.0.1 only: the device model report arrives afterwards as NotifyReport messages. */
+  | { name: 'getBaseReport'; report: 'configuration_inventory' | 'full_inventory' | 'summary_inventory' };
+
+/**
+ * One entry of a local authorization list. In a differential update an entry without status removes the
+ * token from the charger's list.
+ */
+export interface LocalListEntry {
+  idToken: string;
+  type?: string;
+  status?: 'accepted' | 'blocked' | 'expired' | 'invalid';
+  expiresAt?: string;
+  groupId?: string;
+}
 
 export type CommandName = StationCommand['name'];
 
