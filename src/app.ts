@@ -14,6 +14,11 @@ import { createLogger, type Logger } from './observability/log.ts';
 import { apiOptionsFromEnv, registerApi } from './api/index.ts';
 import { AccessService } from './access/service.ts';
 import { EventBus } from './events/bus.ts';
+// Uptime and field service (issue 5), and the outbox that delivers what leaves the process.
+import { Outbox } from './storage/outbox.ts';
+import { UptimeService } from './uptime/service.ts';
+import { FieldService } from './fieldservice/service.ts';
+import { smtpOptionsFromEnv } from './fieldservice/email.ts';
 
 export interface OpenCpo {
   config: Config;
@@ -24,6 +29,10 @@ export interface OpenCpo {
   events: EventBus;
   /** Users, API keys and the audit log (operator API). */
   access: AccessService;
+  /** Outages, exclusions and NEVI uptime; alerts and work orders; the durable outbox (issue 5). */
+  uptime: UptimeService;
+  fieldService: FieldService;
+  outbox: Outbox;
   ocpp: OcppServer;
   http: FastifyInstance;
   metrics: Metrics;
@@ -87,6 +96,21 @@ export async function startOpenCpo(config: Config, log: Logger = createLogger(co
     );
   }
   // ---- end of operator REST API
+  // ---- Uptime and field service (issue 5): outages follow app.events; alerts, work orders and signed webhooks
+  // (and e-mail when OPENCPO_SMTP_URL is set) leave through the durable outbox, so none is lost on a crash.
+  const outbox = new Outbox(database.db, {
+    onError: (err, m) =>
+      log.warn({ err: err.message, channel: m.channel, deliveryId: m.deliveryId }, 'outbox delivery failed'),
+  });
+  const uptime = new UptimeService(database.db, { onError: (err) => log.error({ err }, 'uptime sweep failed') });
+  const fieldService = new FieldService(database.db, outbox, uptime, {
+    smtp: smtpOptionsFromEnv(),
+    onError: (err) => log.error({ err }, 'field-service sweep failed'),
+  });
+  uptime.attach(events);
+  fieldService.attach(events);
+  outbox.start();
+  // ---- end of uptime and field service
   ocpp.attach(http.server);
   await http.listen({ port: config.port, host: config.host });
   const address = http.server.address();
@@ -101,6 +125,9 @@ export async function startOpenCpo(config: Config, log: Logger = createLogger(co
     commands,
     events,
     access,
+    uptime,
+    fieldService,
+    outbox,
     ocpp,
     http,
     metrics,
@@ -113,6 +140,9 @@ export async function startOpenCpo(config: Config, log: Logger = createLogger(co
       await http.close();
       await writer.close();
       await stations.close();
+      fieldService.close(); // issue 5
+      await uptime.close();
+      await outbox.stop();
       await database.close();
     },
   };

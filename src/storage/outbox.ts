@@ -124,6 +124,15 @@ export class Outbox {
     this.schedule(0);
   }
 
+  /**
+   * For code that enqueued inside a transaction it does not commit itself: looks again shortly, when that
+   * transaction has most likely committed (the poll interval catches the rest).
+   */
+  wakeSoon(delayMs = 25): void {
+    if (this.stopped) return;
+    setTimeout(() => this.wake(), delayMs).unref();
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
