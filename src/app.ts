@@ -19,6 +19,9 @@ import { Outbox } from './storage/outbox.ts';
 import { UptimeService } from './uptime/service.ts';
 import { FieldService } from './fieldservice/service.ts';
 import { smtpOptionsFromEnv } from './fieldservice/email.ts';
+// Billing (issue 4): tariffs, pricing, CDRs, accounts, invoices, payments.
+import { BillingService } from './billing/service.ts';
+import { billingOptionsFromEnv } from './billing/options.ts';
 
 export interface OpenCpo {
   config: Config;
@@ -33,6 +36,8 @@ export interface OpenCpo {
   uptime: UptimeService;
   fieldService: FieldService;
   outbox: Outbox;
+  /** Tariffs, pricing, CDRs, accounts, invoices and payments (issue 4). */
+  billing: BillingService;
   ocpp: OcppServer;
   http: FastifyInstance;
   metrics: Metrics;
@@ -111,6 +116,13 @@ export async function startOpenCpo(config: Config, log: Logger = createLogger(co
   fieldService.attach(events);
   outbox.start();
   // ---- end of uptime and field service
+  // ---- Billing (issue 4): pins a tariff when a session starts and issues its CDR when it ends (app.events);
+  // sessions that ended while no node listened are priced at start.
+  const billing = new BillingService(database.db, billingOptionsFromEnv(), (err, context) =>
+    log.error({ err }, `billing: ${context} failed`),
+  );
+  await billing.start(events);
+  // ---- end of billing
   ocpp.attach(http.server);
   await http.listen({ port: config.port, host: config.host });
   const address = http.server.address();
@@ -128,6 +140,7 @@ export async function startOpenCpo(config: Config, log: Logger = createLogger(co
     uptime,
     fieldService,
     outbox,
+    billing,
     ocpp,
     http,
     metrics,
@@ -139,6 +152,8 @@ export async function startOpenCpo(config: Config, log: Logger = createLogger(co
       await ocpp.close();
       await http.close();
       await writer.close();
+      billing.stop(); // issue 4
+      await billing.settled();
       await stations.close();
       fieldService.close(); // issue 5
       await uptime.close();

@@ -2,11 +2,13 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import * as m0001 from './migrations/0001_ocpp_core.ts';
 import * as m0002 from './migrations/0002_api.ts';
+import * as m0003 from './migrations/0003_billing.ts';
 import * as m0004 from './migrations/0004_uptime_fieldservice.ts';
 
 const migrations: Record<string, Migration> = {
   '0001_ocpp_core': m0001,
   '0002_api': m0002,
+  '0003_billing': m0003,
   '0004_uptime_fieldservice': m0004,
 };
 

@@ -45,6 +45,21 @@ import type {
   StationAssetsTable,
 } from '../assets/tables.ts';
 
+import type {
+  BillingAccountsTable,
+  BillingAccountTokensTable,
+  CdrsTable,
+  FailedSessionsTable,
+  InvoiceCountersTable,
+  InvoicesTable,
+  LedgerEntriesTable,
+  PaymentsTable,
+  SessionPricingTable,
+  TariffAssignmentsTable,
+  TariffsTable,
+  TariffVersionsTable,
+} from '../billing/tables.ts';
+
 export interface Database {
   stations: StationsTable;
   evses: EvsesTable;
@@ -83,4 +98,17 @@ export interface Database {
   work_order_events: WorkOrderEventsTable;
   fieldservice_webhooks: FieldserviceWebhooksTable;
   work_order_idempotency: WorkOrderIdempotencyTable;
+  // Billing (issue 4).
+  tariffs: TariffsTable;
+  tariff_versions: TariffVersionsTable;
+  tariff_assignments: TariffAssignmentsTable;
+  billing_accounts: BillingAccountsTable;
+  billing_account_tokens: BillingAccountTokensTable;
+  session_pricing: SessionPricingTable;
+  cdrs: CdrsTable;
+  failed_sessions: FailedSessionsTable;
+  invoice_counters: InvoiceCountersTable;
+  invoices: InvoicesTable;
+  ledger_entries: LedgerEntriesTable;
+  payments: PaymentsTable;
 }

@@ -1,0 +1,342 @@
+// The billing domain's entry point: pins a session's tariff when it starts, prices it when it ends (a CDR, or a
+// failed-session record when it stayed under the minimum), answers "what does this session cost so far", and
+// hands the CDR total to the payment provider. Listens to the domain event bus; never touches the OCPP edge.
+import type { Kysely } from 'kysely';
+import { sql } from 'kysely';
+import type { Database } from '../storage/schema.ts';
+import type { DomainEvent, EventBus } from '../events/bus.ts';
+import { AccountsService, AD_HOC } from './accounts.ts';
+import { TariffStore } from './tariff-store.ts';
+import { locationOfStation, type LocationInfo } from './locations.ts';
+import { loadTransaction, loadUsage, type TransactionRow } from './usage-builder.ts';
+import { priceSession, type PricedSession } from './pricing.ts';
+import { buildCdrBody, creditCdr, getCdr, type CdrRecord } from './cdrs.ts';
+import type { BillingOptions } from './options.ts';
+import type { PinnedTariff } from './tariff.ts';
+import { formatMinor } from './money.ts';
+
+export interface SessionPricing {
+  tariff: PinnedTariff | undefined;
+  accountId: string | null;
+  customerGroup: string;
+  location: LocationInfo | undefined;
+  timeZone: string;
+}
+
+export interface CostSoFar {
+  transactionId: string;
+  tariffId: string;
+  tariffVersion: number;
+  currency: string;
+  /** Major units, decimal strings with the currency's digits. */
+  exclVat: string;
+  inclVat: string;
+  /** Minor units. */
+  exclVatMinor: number;
+  inclVatMinor: number;
+  energyKwh: string;
+  asOf: string;
+}
+
+/** Called after a CDR is stored (payments capture its total); failures are the hook's business. */
+export type CdrHook = (cdr: CdrRecord) => Promise<void>;
+/** Called when a priced session starts (payments place a hold). */
+export type StartHook = (transactionId: string, pricing: SessionPricing) => Promise<void>;
+
+export class BillingService {
+  readonly tariffs: TariffStore;
+  readonly accounts: AccountsService;
+  private readonly inflight = new Set<Promise<unknown>>();
+  private unsubscribe: (() => void) | undefined;
+  private readonly cdrHooks: CdrHook[] = [];
+  private readonly startHooks: StartHook[] = [];
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    readonly options: BillingOptions,
+    private readonly onError: (err: Error, context: string) => void = () => undefined,
+  ) {
+    this.tariffs = new TariffStore(db);
+    this.accounts = new AccountsService(db);
+  }
+
+  onCdr(hook: CdrHook): void {
+    this.cdrHooks.push(hook);
+  }
+
+  onSessionStart(hook: StartHook): void {
+    this.startHooks.push(hook);
+  }
+
+  /** Subscribes to transaction events, and prices sessions that ended while no node was listening. */
+  async start(bus: EventBus): Promise<void> {
+    this.unsubscribe = bus.subscribe((event) => this.handle(event));
+    await this.catchUp();
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+  }
+
+  /** Resolves when every event handler started so far has finished (tests, graceful shutdown). */
+  async settled(): Promise<void> {
+    while (this.inflight.size) await Promise.allSettled([...this.inflight]);
+  }
+
+  private track<T>(p: Promise<T>, context: string): void {
+    const tracked = p.catch((err: Error) => this.onError(err, context));
+    this.inflight.add(tracked);
+    void tracked.finally(() => this.inflight.delete(tracked));
+  }
+
+  private handle(event: DomainEvent): void {
+    if (event.type === 'transaction.started') this.track(this.sessionStarted(event.transactionId), 'pin tariff');
+    else if (event.type === 'transaction.ended') this.track(this.sessionEnded(event.transactionId), 'issue CDR');
+  }
+
+  /** Ended sessions with neither a CDR nor a failed-session record: priced now. */
+  async catchUp(): Promise<number> {
+    const rows = await this.db
+      .selectFrom('transactions as t')
+      .select('t.id')
+      .where('t.status', '=', 'ended')
+      .where(({ not, exists, selectFrom }) =>
+        not(exists(selectFrom('cdrs as c').select('c.id').whereRef('c.transaction_id', '=', 't.id'))),
+      )
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('failed_sessions as f').select('f.transaction_id').whereRef('f.transaction_id', '=', 't.id'),
+          ),
+        ),
+      )
+      .execute();
+    for (const r of rows) await this.sessionEnded(r.id);
+    return rows.length;
+  }
+
+  /**
+   * The pricing a session fixed at its start. If it has none yet, it is pinned now: with the current version of the
+   * tariff when the session is live, or, for a session whose start was missed (heard of only at its end), with the
+   * version that was current when it started.
+   */
+  async pricingOf(tx: TransactionRow, startMissed = tx.status === 'ended'): Promise<SessionPricing> {
+    const location = await locationOfStation(this.db, tx.station_id);
+    const timeZone = location?.timeZone ?? this.options.defaultTimeZone;
+    const pin = await this.db
+      .selectFrom('session_pricing')
+      .selectAll()
+      .where('transaction_id', '=', tx.id)
+      .executeTakeFirst();
+    if (pin) {
+      const tariff = pin.tariff_id ? await this.tariffs.pinned(pin.tariff_id, pin.tariff_version!) : undefined;
+      return {
+        tariff,
+        accountId: pin.account_id,
+        customerGroup: pin.customer_group,
+        location,
+        timeZone: pin.time_zone,
+      };
+    }
+    const account = await this.accounts.forToken(tx.id_token);
+    const customerGroup = account?.customerGroup ?? AD_HOC;
+    const at = tx.started_at ?? new Date();
+    let tariff = await this.tariffs.resolve(
+      { stationId: tx.station_id, evseId: tx.evse_id, locationId: location?.id ?? null, customerGroup },
+      at,
+    );
+    if (tariff && startMissed && tx.started_at)
+      tariff = (await this.tariffs.versionAt(tariff.id, tx.started_at)) ?? tariff;
+    await this.db
+      .insertInto('session_pricing')
+      .values({
+        transaction_id: tx.id,
+        tariff_id: tariff?.id ?? null,
+        tariff_version: tariff?.version ?? null,
+        account_id: account?.id ?? null,
+        customer_group: customerGroup,
+        location_id: location?.id ?? null,
+        time_zone: timeZone,
+      })
+      .onConflict((oc) => oc.column('transaction_id').doNothing())
+      .execute();
+    // Another handler may have pinned it first: the stored pin wins.
+    const stored = await this.db
+      .selectFrom('session_pricing')
+      .selectAll()
+      .where('transaction_id', '=', tx.id)
+      .executeTakeFirstOrThrow();
+    const pinned = stored.tariff_id ? await this.tariffs.pinned(stored.tariff_id, stored.tariff_version!) : undefined;
+    return {
+      tariff: pinned,
+      accountId: stored.account_id,
+      customerGroup: stored.customer_group,
+      location,
+      timeZone: stored.time_zone,
+    };
+  }
+
+  async sessionStarted(transactionId: string): Promise<void> {
+    const tx = await loadTransaction(this.db, transactionId);
+    if (!tx) return;
+    const pricing = await this.pricingOf(tx, false);
+    if (tx.status === 'active') for (const hook of this.startHooks) await hook(transactionId, pricing);
+  }
+
+  /** Prices an ended session: a CDR, or a failed-session record under the minimum. Idempotent. */
+  async sessionEnded(transactionId: string): Promise<CdrRecord | undefined> {
+    const existing = await getCdr(this.db, transactionId);
+    if (existing) return existing;
+    const tx = await loadTransaction(this.db, transactionId);
+    if (!tx || tx.status !== 'ended' || !tx.started_at) return undefined;
+    const stoppedAt = tx.stopped_at ?? tx.started_at;
+    const durationS = (stoppedAt.getTime() - tx.started_at.getTime()) / 1000;
+    const energyWh = tx.energy_wh ?? 0;
+    const reason =
+      energyWh < this.options.minEnergyWh
+        ? 'below_min_energy'
+        : durationS < this.options.minDurationS
+          ? 'below_min_duration'
+          : undefined;
+    if (reason) {
+      await this.db
+        .insertInto('failed_sessions')
+        .values({
+          transaction_id: tx.id,
+          station_id: tx.station_id,
+          evse_id: tx.evse_id,
+          connector_id: tx.connector_id,
+          reason,
+          energy_wh: energyWh,
+          duration_s: durationS,
+          started_at: tx.started_at,
+          ended_at: stoppedAt,
+          stop_reason: tx.stop_reason,
+        })
+        .onConflict((oc) => oc.column('transaction_id').doNothing())
+        .execute();
+      for (const hook of this.cdrHooks) await hook(freeSession(tx));
+      return undefined;
+    }
+    const pricing = await this.pricingOf(tx);
+    if (!pricing.tariff) return undefined; // no tariff applies: nothing to bill (free charging)
+    const { usage, signed } = await loadUsage(this.db, tx, stoppedAt, pricing.timeZone);
+    const priced = priceSession(pricing.tariff, usage);
+    const body = buildCdrBody(this.options, tx.id, tx, priced, pricing.location, pricing.accountId, signed, new Date());
+    await this.db
+      .insertInto('cdrs')
+      .values({
+        id: tx.id,
+        transaction_id: tx.id,
+        credit: false,
+        credit_reference_id: null,
+        account_id: pricing.accountId,
+        id_token: tx.id_token,
+        station_id: tx.station_id,
+        evse_id: tx.evse_id,
+        connector_id: tx.connector_id,
+        location_id: pricing.location?.id ?? null,
+        tariff_id: priced.tariffId,
+        tariff_version: priced.tariffVersion,
+        currency: priced.currency,
+        start_date_time: priced.startedAt,
+        end_date_time: priced.endedAt,
+        total_energy_kwh: priced.totalEnergy,
+        total_time_h: priced.totalTime,
+        total_parking_time_h: priced.parkingTime,
+        total_excl_vat: priced.total.exclVat,
+        total_vat: priced.total.vat,
+        total_incl_vat: priced.total.inclVat,
+        body: JSON.stringify(body),
+      })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
+    const cdr = (await getCdr(this.db, tx.id))!;
+    for (const hook of this.cdrHooks) await hook(cdr);
+    return cdr;
+  }
+
+  /** What a running (or ended) session costs so far, with the tariff it pinned. Undefined when nothing applies. */
+  async costSoFar(transactionId: string, now: Date = new Date()): Promise<CostSoFar | undefined> {
+    const priced = await this.priceSoFar(transactionId, now);
+    if (!priced) return undefined;
+    return {
+      transactionId,
+      tariffId: priced.tariffId,
+      tariffVersion: priced.tariffVersion,
+      currency: priced.currency,
+      exclVat: formatMinor(priced.total.exclVat, priced.currency),
+      inclVat: formatMinor(priced.total.inclVat, priced.currency),
+      exclVatMinor: priced.total.exclVat,
+      inclVatMinor: priced.total.inclVat,
+      energyKwh: priced.totalEnergy,
+      asOf: priced.endedAt,
+    };
+  }
+
+  async priceSoFar(transactionId: string, now: Date = new Date()): Promise<PricedSession | undefined> {
+    const tx = await loadTransaction(this.db, transactionId);
+    if (!tx || !tx.started_at) return undefined;
+    const pricing = await this.pricingOf(tx);
+    if (!pricing.tariff) return undefined;
+    const until = tx.status === 'ended' && tx.stopped_at ? tx.stopped_at : now;
+    const { usage } = await loadUsage(this.db, tx, until, pricing.timeZone);
+    return priceSession(pricing.tariff, usage);
+  }
+
+  async getCdr(id: string): Promise<CdrRecord | undefined> {
+    return getCdr(this.db, id);
+  }
+
+  async credit(cdrId: string, reason: string): Promise<CdrRecord> {
+    return creditCdr(this.db, cdrId, reason);
+  }
+
+  /** Failed sessions (not billed: under the minimum energy or duration), newest first. */
+  async failedSessions(stationId?: string) {
+    let q = this.db.selectFrom('failed_sessions').selectAll();
+    if (stationId) q = q.where('station_id', '=', stationId);
+    return q.orderBy('ended_at', 'desc').execute();
+  }
+
+  /** For reports: CDR totals per currency in a time range. */
+  async revenue(from: Date, to: Date) {
+    return this.db
+      .selectFrom('cdrs')
+      .select(['currency', sql<string>`sum(total_incl_vat)`.as('incl'), sql<string>`sum(total_excl_vat)`.as('excl')])
+      .where('end_date_time', '>=', from)
+      .where('end_date_time', '<', to)
+      .groupBy('currency')
+      .execute();
+  }
+}
+
+/** A session that is not billed still releases its payment hold: a zero CDR-like record for the hooks. */
+function freeSession(tx: TransactionRow): CdrRecord {
+  return {
+    id: tx.id,
+    transactionId: tx.id,
+    credit: false,
+    creditReferenceId: null,
+    accountId: null,
+    idToken: tx.id_token,
+    stationId: tx.station_id,
+    evseId: tx.evse_id,
+    connectorId: tx.connector_id,
+    locationId: null,
+    tariffId: null,
+    tariffVersion: null,
+    currency: '',
+    startDateTime: tx.started_at!,
+    endDateTime: tx.stopped_at ?? tx.started_at!,
+    totalEnergyKwh: '0',
+    totalTimeH: '0',
+    totalParkingTimeH: '0',
+    totalExclVat: 0,
+    totalVat: 0,
+    totalInclVat: 0,
+    body: { free: true },
+    invoiceId: null,
+    createdAt: new Date(),
+  };
+}

@@ -1,0 +1,268 @@
+// Versioned tariffs and where they apply. An edit never changes a stored version: it adds the next one, and the
+// tariff's current_version moves. A session pins (tariff, version) at its start, so its price cannot change.
+import { randomUUID } from 'node:crypto';
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../storage/schema.ts';
+import { tariffValidAt, validateTariff, type PinnedTariff, type TariffBody } from './tariff.ts';
+
+export interface TariffRecord {
+  id: string;
+  name: string;
+  version: number;
+  body: TariffBody;
+  retiredAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface AssignmentInput {
+  tariffId: string;
+  locationId?: string | null;
+  stationId?: string | null;
+  evseId?: number | null;
+  customerGroup?: string | null;
+}
+
+export interface Assignment extends Required<AssignmentInput> {
+  id: string;
+}
+
+/** Where a session takes place and who charges: what tariff resolution looks at. */
+export interface PricingScope {
+  stationId: string;
+  evseId: number;
+  locationId: string | null;
+  customerGroup: string;
+}
+
+export class TariffNotFoundError extends Error {
+  constructor(id: string) {
+    super(`tariff ${id} not found`);
+    this.name = 'TariffNotFoundError';
+  }
+}
+
+export class TariffStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async create(
+    name: string,
+    body: TariffBody,
+    by: string | null = null,
+    id: string = randomUUID(),
+  ): Promise<TariffRecord> {
+    validateTariff(body);
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto('tariffs').values({ id, name, current_version: 1 }).execute();
+      await trx
+        .insertInto('tariff_versions')
+        .values({ tariff_id: id, version: 1, body: JSON.stringify(body), created_by: by })
+        .execute();
+    });
+    return (await this.get(id))!;
+  }
+
+  /** An edit: stores the next version and makes it current. Sessions already pinned keep theirs. */
+  async update(
+    id: string,
+    changes: { name?: string; body?: TariffBody },
+    by: string | null = null,
+  ): Promise<TariffRecord> {
+    if (changes.body) validateTariff(changes.body);
+    await this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('tariffs')
+        .select(['current_version'])
+        .where('id', '=', id)
+        .forUpdate()
+        .executeTakeFirst();
+      if (!row) throw new TariffNotFoundError(id);
+      let version = row.current_version;
+      if (changes.body) {
+        version += 1;
+        await trx
+          .insertInto('tariff_versions')
+          .values({ tariff_id: id, version, body: JSON.stringify(changes.body), created_by: by })
+          .execute();
+      }
+      await trx
+        .updateTable('tariffs')
+        .set({ current_version: version, ...(changes.name ? { name: changes.name } : {}), updated_at: new Date() })
+        .where('id', '=', id)
+        .execute();
+    });
+    return (await this.get(id))!;
+  }
+
+  /** Retired tariffs are no longer assigned to new sessions; their versions stay for the CDRs that use them. */
+  async retire(id: string): Promise<void> {
+    const r = await this.db
+      .updateTable('tariffs')
+      .set({ retired_at: new Date(), updated_at: new Date() })
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) === 0) throw new TariffNotFoundError(id);
+  }
+
+  async get(id: string, version?: number): Promise<TariffRecord | undefined> {
+    const row = await this.db
+      .selectFrom('tariffs as t')
+      .innerJoin('tariff_versions as v', (j) =>
+        j.onRef('v.tariff_id', '=', 't.id').on('v.version', '=', version ?? sql<number>`t.current_version`),
+      )
+      .select(['t.id', 't.name', 'v.version', 'v.body', 't.retired_at', 't.created_at', 't.updated_at'])
+      .where('t.id', '=', id)
+      .executeTakeFirst();
+    return row
+      ? {
+          id: row.id,
+          name: row.name,
+          version: row.version,
+          body: row.body,
+          retiredAt: row.retired_at,
+          createdAt: row.created_at,
+          updatedAt: row.updated_at,
+        }
+      : undefined;
+  }
+
+  async pinned(id: string, version: number): Promise<PinnedTariff | undefined> {
+    const rec = await this.get(id, version);
+    return rec ? { ...rec.body, id: rec.id, version: rec.version } : undefined;
+  }
+
+  async list(limit: number, offset: number): Promise<{ items: TariffRecord[]; total: number }> {
+    const ids = await this.db
+      .selectFrom('tariffs')
+      .select('id')
+      .orderBy('created_at')
+      .orderBy('id')
+      .limit(limit)
+      .offset(offset)
+      .execute();
+    const total = await this.db
+      .selectFrom('tariffs')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .executeTakeFirstOrThrow();
+    const items = [];
+    for (const { id } of ids) items.push((await this.get(id))!);
+    return { items, total: Number(total.n) };
+  }
+
+  async versions(id: string): Promise<{ version: number; createdAt: Date; createdBy: string | null }[]> {
+    const rows = await this.db
+      .selectFrom('tariff_versions')
+      .select(['version', 'created_at', 'created_by'])
+      .where('tariff_id', '=', id)
+      .orderBy('version')
+      .execute();
+    return rows.map((r) => ({ version: r.version, createdAt: r.created_at, createdBy: r.created_by }));
+  }
+
+  async assign(input: AssignmentInput): Promise<Assignment> {
+    const values = {
+      tariff_id: input.tariffId,
+      location_id: input.locationId ?? null,
+      station_id: input.stationId ?? null,
+      evse_id: input.evseId ?? null,
+      customer_group: input.customerGroup ?? null,
+    };
+    if (!(await this.get(input.tariffId))) throw new TariffNotFoundError(input.tariffId);
+    // One tariff per scope and group: assigning again replaces the previous one.
+    const row = await this.db.transaction().execute(async (trx) => {
+      let del = trx.deleteFrom('tariff_assignments');
+      for (const [col, v] of Object.entries(values)) {
+        if (col === 'tariff_id') continue;
+        del =
+          v === null ? del.where(col as 'location_id', 'is', null) : del.where(col as 'location_id', '=', v as string);
+      }
+      await del.execute();
+      return trx.insertInto('tariff_assignments').values(values).returning('id').executeTakeFirstOrThrow();
+    });
+    return { id: row.id, ...toInput(values) };
+  }
+
+  async unassign(id: string): Promise<boolean> {
+    const r = await this.db.deleteFrom('tariff_assignments').where('id', '=', id).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async assignments(tariffId?: string): Promise<Assignment[]> {
+    let q = this.db.selectFrom('tariff_assignments').selectAll();
+    if (tariffId) q = q.where('tariff_id', '=', tariffId);
+    const rows = await q.orderBy('id').execute();
+    return rows.map((r) => ({ id: r.id, ...toInput(r) }));
+  }
+
+  /**
+   * The tariff that applies to a session starting now, by precedence (most specific first):
+   *   1. the EVSE, 2. the station, 3. the location, 4. the operator-wide default;
+   * at each scope an assignment for the session's customer group ('ad_hoc', 'members', 'partner:<party>') beats
+   * one for everyone. Retired tariffs, and tariffs outside their validity window at `at`, are skipped.
+   */
+  async resolve(scope: PricingScope, at: Date): Promise<PinnedTariff | undefined> {
+    const rows = await this.db
+      .selectFrom('tariff_assignments as a')
+      .innerJoin('tariffs as t', 't.id', 'a.tariff_id')
+      .innerJoin('tariff_versions as v', (j) =>
+        j.onRef('v.tariff_id', '=', 't.id').onRef('v.version', '=', 't.current_version'),
+      )
+      .select(['a.location_id', 'a.station_id', 'a.evse_id', 'a.customer_group', 't.id', 'v.version', 'v.body'])
+      .where('t.retired_at', 'is', null)
+      .where((eb) => eb.or([eb('a.customer_group', 'is', null), eb('a.customer_group', '=', scope.customerGroup)]))
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('a.station_id', '=', scope.stationId), eb('a.evse_id', '=', scope.evseId)]),
+          eb.and([eb('a.station_id', '=', scope.stationId), eb('a.evse_id', 'is', null)]),
+          ...(scope.locationId
+            ? [eb.and([eb('a.location_id', '=', scope.locationId), eb('a.station_id', 'is', null)])]
+            : []),
+          eb.and([eb('a.location_id', 'is', null), eb('a.station_id', 'is', null)]),
+        ]),
+      )
+      .execute();
+    const rank = (r: (typeof rows)[number]) =>
+      (r.evse_id !== null ? 0 : r.station_id !== null ? 2 : r.location_id !== null ? 4 : 6) +
+      (r.customer_group === null ? 1 : 0);
+    rows.sort((a, b) => rank(a) - rank(b));
+    for (const r of rows) {
+      if (tariffValidAt(r.body, at)) return { ...r.body, id: r.id, version: r.version };
+    }
+    return undefined;
+  }
+
+  /** The version of a tariff that was current at an instant (for sessions whose start was not seen live). */
+  async versionAt(id: string, at: Date): Promise<PinnedTariff | undefined> {
+    const row =
+      (await this.db
+        .selectFrom('tariff_versions')
+        .select('version')
+        .where('tariff_id', '=', id)
+        .where('created_at', '<=', at)
+        .orderBy('version', 'desc')
+        .executeTakeFirst()) ??
+      (await this.db
+        .selectFrom('tariff_versions')
+        .select('version')
+        .where('tariff_id', '=', id)
+        .orderBy('version')
+        .executeTakeFirst());
+    return row ? this.pinned(id, row.version) : undefined;
+  }
+}
+
+function toInput(r: {
+  tariff_id: string;
+  location_id: string | null;
+  station_id: string | null;
+  evse_id: number | null;
+  customer_group: string | null;
+}): Required<AssignmentInput> {
+  return {
+    tariffId: r.tariff_id,
+    locationId: r.location_id,
+    stationId: r.station_id,
+    evseId: r.evse_id,
+    customerGroup: r.customer_group,
+  };
+}

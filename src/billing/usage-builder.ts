@@ -1,0 +1,158 @@
+// Reads what a session consumed from the sessions and stations tables: the energy register, power and current
+// samples, the connector's status timeline turned into charging / idle, and the signed meter values.
+import type { Kysely } from 'kysely';
+import type { Database } from '../storage/schema.ts';
+import type { SessionUsage, UsageState } from './usage.ts';
+
+const ENERGY_REGISTER = 'Energy.Active.Import.Register';
+
+/**
+ * Charging or idle, from a connector status. Idle means connected but not charging: suspended by the EV or the
+ * EVSE, finishing, and preparing once charging has begun (before the first charging status, preparing is the
+ * start of the session and counts as charging time). Any other status during a session counts as charging time.
+ */
+export function stateOf(status: string, hasCharged: boolean): UsageState {
+  if (status === 'suspended_ev' || status === 'suspended_evse' || status === 'finishing') return 'idle';
+  if (status === 'preparing') return hasCharged ? 'idle' : 'charging';
+  return 'charging';
+}
+
+export interface SignedValue {
+  nature: string;
+  plain_data: string;
+  signed_data: string;
+  /** From OCPP 2.0.1 signedMeterValue (encodingMethod, publicKey); 1.6 sends the blob alone. */
+  encoding_method?: string;
+  public_key?: string;
+}
+
+/** A stored signed reading: 2.0.1's signedMeterValue object as JSON, or 1.6's raw blob (e.g. an OCMF string). */
+function signedValueOf(raw: string, nature: string, value: number): SignedValue {
+  try {
+    const v = JSON.parse(raw) as { signedMeterData?: string; encodingMethod?: string; publicKey?: string };
+    if (v && typeof v.signedMeterData === 'string') {
+      return {
+        nature,
+        plain_data: Number.isNaN(value) ? '' : String(value),
+        signed_data: v.signedMeterData,
+        ...(v.encodingMethod ? { encoding_method: v.encodingMethod } : {}),
+        ...(v.publicKey ? { public_key: v.publicKey } : {}),
+      };
+    }
+  } catch {
+    // not JSON: a raw blob
+  }
+  return {
+    nature,
+    plain_data: Number.isNaN(value) ? '' : String(value),
+    signed_data: raw,
+    ...(raw.startsWith('OCMF|') ? { encoding_method: 'OCMF' } : {}),
+  };
+}
+
+export interface TransactionRow {
+  id: string;
+  station_id: string;
+  evse_id: number;
+  connector_id: number;
+  id_token: string | null;
+  id_token_type: string | null;
+  auth_status: string | null;
+  remote_start_id: number | null;
+  started_at: Date | null;
+  stopped_at: Date | null;
+  energy_wh: number | null;
+  stop_reason: string | null;
+  status: string;
+}
+
+export async function loadTransaction(db: Kysely<Database>, id: string): Promise<TransactionRow | undefined> {
+  return db
+    .selectFrom('transactions')
+    .select([
+      'id',
+      'station_id',
+      'evse_id',
+      'connector_id',
+      'id_token',
+      'id_token_type',
+      'auth_status',
+      'remote_start_id',
+      'started_at',
+      'stopped_at',
+      'energy_wh',
+      'stop_reason',
+      'status',
+    ])
+    .where('id', '=', id)
+    .executeTakeFirst();
+}
+
+export async function loadUsage(
+  db: Kysely<Database>,
+  tx: TransactionRow,
+  until: Date,
+  timeZone: string,
+): Promise<{ usage: SessionUsage; signed: SignedValue[] }> {
+  const startedAt = tx.started_at ?? until;
+  const samples = await db
+    .selectFrom('meter_samples')
+    .select(['sampled_at', 'measurand', 'phase', 'location', 'value', 'context', 'signed_data'])
+    .where('transaction_id', '=', tx.id)
+    .orderBy('sampled_at')
+    .orderBy('id')
+    .execute();
+  const energy: SessionUsage['energy'] = [];
+  const power: NonNullable<SessionUsage['power']> = [];
+  const currentByTime = new Map<number, { total: number; phaseless?: number }>();
+  const signed: SignedValue[] = [];
+  for (const s of samples) {
+    const outlet = s.location === null || s.location === 'Outlet';
+    if (s.signed_data) {
+      const nature =
+        s.context === 'Transaction.Begin' ? 'Start' : s.context === 'Transaction.End' ? 'End' : 'Intermediate';
+      signed.push(signedValueOf(s.signed_data, nature, s.value));
+    }
+    if (!outlet || Number.isNaN(s.value)) continue;
+    if (s.measurand === ENERGY_REGISTER && s.phase === null) energy.push({ at: s.sampled_at, wh: s.value });
+    else if (s.measurand === 'Power.Active.Import' && s.phase === null) power.push({ at: s.sampled_at, w: s.value });
+    else if (s.measurand === 'Current.Import') {
+      // Restrictions use the current summed over phases; a phase-less value already is that sum.
+      const t = s.sampled_at.getTime();
+      const c = currentByTime.get(t) ?? { total: 0 };
+      if (s.phase === null) c.phaseless = s.value;
+      else if (/^L[123]$/.test(s.phase)) c.total += s.value;
+      currentByTime.set(t, c);
+    }
+  }
+  const current = [...currentByTime.entries()].map(([t, c]) => ({ at: new Date(t), a: c.phaseless ?? c.total }));
+
+  const statuses = await db
+    .selectFrom('connector_status')
+    .select(['status', 'occurred_at'])
+    .where('station_id', '=', tx.station_id)
+    .where('evse_id', '=', tx.evse_id)
+    .where('connector_id', '=', tx.connector_id)
+    .where('occurred_at', '<=', until)
+    .orderBy('occurred_at')
+    .orderBy('id')
+    .execute();
+  // The status in force at the start, then every change during the session.
+  const relevant = statuses.filter(
+    (s, i) =>
+      s.occurred_at > startedAt ||
+      statuses[i + 1]?.occurred_at === undefined ||
+      statuses[i + 1]!.occurred_at > startedAt,
+  );
+  let hasCharged = false;
+  const states: SessionUsage['states'] = [];
+  for (const s of relevant) {
+    const state = stateOf(s.status, hasCharged);
+    if (s.status === 'charging') hasCharged = true;
+    states.push({ at: s.occurred_at < startedAt ? startedAt : s.occurred_at, state });
+  }
+  return {
+    usage: { startedAt, endedAt: until, timeZone, energy, power, current, states },
+    signed,
+  };
+}
