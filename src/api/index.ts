@@ -17,6 +17,7 @@ import { registerAccessRoutes } from './access.ts';
 import { registerCommandRoutes } from './commands.ts';
 import { registerEventStream } from './events.ts';
 import { registerAssetRoutes } from './assets.ts';
+import { registerTokenRoutes } from './tokens.ts';
 import { AssetsService } from '../assets/service.ts';
 
 export interface ApiOptions {
@@ -76,6 +77,7 @@ export async function registerApi(app: FastifyInstance, context: ApiContext, opt
   registerStationRoutes(app);
   registerAssetRoutes(app, new AssetsService(context.db, context.stations));
   registerTransactionRoutes(app);
+  registerTokenRoutes(app);
   registerAccessRoutes(app, { loginLimitPerMinute: options.loginLimitPerMinute ?? 10 });
   registerCommandRoutes(app);
   registerEventStream(app);
