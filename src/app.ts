@@ -51,7 +51,7 @@ export async function startOpenCpo(config: Config, log: Logger = createLogger(co
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   const metrics = new Metrics();
   const writer = new BatchWriter(database.db, {
-    windowMs: config.batchWindowMs,
+    windowMs: config.batchWindowMs ?? (database.kind === 'pglite' ? 2 : 0),
     maxRows: config.batchMaxRows,
     onFlush: (rows) => {
       metrics.batchRows.observe(rows);

@@ -1,7 +1,7 @@
 // The sessions domain: authorization against the id-token table, transactions from either OCPP version
 // (one id each, duplicates and offline replays stored once and in order), and meter samples.
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import type { BatchWriter } from '../storage/batch-writer.ts';
 import type { StationsService } from '../stations/service.ts';
@@ -46,9 +46,21 @@ export interface IdTokenInput {
   groupId?: string | null;
 }
 
+interface TokenRow {
+  status: string;
+  expires_at: Date | null;
+  group_id: string | null;
+}
+
+/** How long an id-token row read for authorization is reused; changes made here invalidate it at once. */
+const TOKEN_CACHE_MS = 30_000;
+const TOKEN_CACHE_MAX = 100_000;
+
 export class SessionsService {
   /** (station, charger transaction id) → our id, so hot meter-value messages need no lookup. */
   private readonly idCache = new Map<string, string>();
+  /** id token → its row (or null: unknown), so Authorize and transaction starts need no query each. */
+  private readonly tokenCache = new Map<string, { row: TokenRow | null; at: number }>();
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -75,14 +87,30 @@ export class SessionsService {
       .values(values)
       .onConflict((oc) => oc.column('id_token').doUpdateSet({ ...values, updated_at: new Date() }))
       .execute();
+    this.forgetIdToken(token.idToken);
+  }
+
+  /** Drops a token from the authorization cache; call after changing it anywhere. */
+  forgetIdToken(idToken: string): void {
+    this.tokenCache.delete(idToken);
+  }
+
+  private async tokenRow(idToken: string): Promise<TokenRow | null> {
+    const cached = this.tokenCache.get(idToken);
+    if (cached && Date.now() - cached.at < TOKEN_CACHE_MS) return cached.row;
+    const row =
+      (await this.db
+        .selectFrom('id_tokens')
+        .select(['status', 'expires_at', 'group_id'])
+        .where('id_token', '=', idToken)
+        .executeTakeFirst()) ?? null;
+    if (this.tokenCache.size >= TOKEN_CACHE_MAX) this.tokenCache.clear();
+    this.tokenCache.set(idToken, { row, at: Date.now() });
+    return row;
   }
 
   async authorize(_stationId: string, token: IdTokenRef): Promise<AuthorizationResult> {
-    const row = await this.db
-      .selectFrom('id_tokens')
-      .select(['status', 'expires_at', 'group_id'])
-      .where('id_token', '=', token.idToken)
-      .executeTakeFirst();
+    const row = await this.tokenRow(token.idToken);
     if (!row) return { status: 'unknown' };
     const result: AuthorizationResult = { status: row.status as AuthorizationResult['status'] };
     if (row.group_id) result.groupId = row.group_id;
@@ -120,13 +148,10 @@ export class SessionsService {
           .executeTakeFirst();
         if (!logged) return { ...tx, duplicate: true };
       }
-      await this.apply(trx, tx.id, input, idTokenInfo, seqNo);
       // Events of a known transaction may omit the port (2.0.1 updates, 1.6 stop): use the transaction's.
       const samples = samplesOf(stationId, tx, input, now);
-      if (samples.length) {
-        await trx.insertInto('meter_samples').values(samples).execute();
-        await updateEnergyFromSamples(trx, samples);
-      }
+      await this.apply(trx, tx.id, input, idTokenInfo, seqNo, registerExtremes(samples).get(tx.id));
+      if (samples.length) await trx.insertInto('meter_samples').values(samples).execute();
       return { ...tx, duplicate: false };
     });
     // Keep the id of running transactions at hand; an ended one rarely gets more meter values.
@@ -273,9 +298,11 @@ export class SessionsService {
     input: TransactionEventInput,
     idTokenInfo: AuthorizationResult | undefined,
     seqNo: number | undefined,
+    energy: RegisterExtremes | undefined,
   ): Promise<void> {
     const ts = input.timestamp.toISOString();
-    const set: Record<string, unknown> = { updated_at: new Date() };
+    // The energy readings this event carries are merged in the same statement as the rest.
+    const set: Record<string, unknown> = { updated_at: new Date(), ...(energy ? energyMergeOf(energy) : {}) };
     if (input.idToken) {
       if (input.eventType === 'ended') {
         set.stopped_by_token = input.idToken.idToken;
@@ -398,14 +425,16 @@ function samplesOf(stationId: string, tx: TransactionRef, input: TransactionEven
   return samples.map((s) => sampleRow(stationId, tx.evseId, tx.connectorId, tx.id, s, now));
 }
 
-/**
- * Energy of a transaction = last minus first reading of its energy register, by sample time, so samples
- * that arrive late or out of order still give the right figure. Only the whole-meter register counts
- * (no phase; outlet or unspecified location). The first and last readings are kept with their times on
- * the transaction and merged with each batch, so the cost is per new sample, not per stored one.
- */
-async function updateEnergyFromSamples(trx: Transaction<Database>, rows: Record<string, unknown>[]): Promise<void> {
-  const extremes = new Map<string, { firstAt: Date; firstWh: number; lastAt: Date; lastWh: number }>();
+interface RegisterExtremes {
+  firstAt: Date;
+  firstWh: number;
+  lastAt: Date;
+  lastWh: number;
+}
+
+/** The first and last whole-meter register readings per transaction among some sample rows. */
+function registerExtremes(rows: Record<string, unknown>[]): Map<string, RegisterExtremes> {
+  const extremes = new Map<string, RegisterExtremes>();
   for (const r of rows) {
     if (!r.transaction_id || r.measurand !== ENERGY_REGISTER || r.phase != null) continue;
     if (r.location != null && r.location !== 'Outlet') continue;
@@ -419,37 +448,66 @@ async function updateEnergyFromSamples(trx: Transaction<Database>, rows: Record<
       continue;
     }
     // Ties in time: the lower reading is the first, the higher the last (a register never runs backwards).
-    if (at < e.firstAt || (at.getTime() === e.firstAt.getTime() && wh < e.firstWh))
+    if (at < e.firstAt || (at.getTime() === e.firstAt.getTime() && wh < e.firstWh)) {
       Object.assign(e, { firstAt: at, firstWh: wh });
-    if (at > e.lastAt || (at.getTime() === e.lastAt.getTime() && wh > e.lastWh))
+    }
+    if (at > e.lastAt || (at.getTime() === e.lastAt.getTime() && wh > e.lastWh)) {
       Object.assign(e, { lastAt: at, lastWh: wh });
+    }
   }
-  if (extremes.size === 0) return;
-  const values = sql.join(
-    [...extremes]
-      .sort(byKey)
-      .map(
-        ([id, e]) =>
-          sql`(${id}, ${e.firstAt.toISOString()}::timestamptz, ${e.firstWh}::float8, ${e.lastAt.toISOString()}::timestamptz, ${e.lastWh}::float8)`,
-      ),
+  return extremes;
+}
+
+/**
+ * Energy of a transaction = last minus first reading of its energy register, by sample time, so samples
+ * that arrive late or out of order still give the right figure. The first and last readings are kept with
+ * their times on the transaction; new readings are merged into them (SET expressions over the row's
+ * current values), so the cost is per new sample, not per stored one.
+ */
+function energyMerge(
+  firstAt: RawBuilder<unknown>,
+  firstWh: RawBuilder<unknown>,
+  lastAt: RawBuilder<unknown>,
+  lastWh: RawBuilder<unknown>,
+) {
+  const start = sql`CASE WHEN transactions.meter_start_at IS NULL OR ${firstAt} < transactions.meter_start_at
+    OR (${firstAt} = transactions.meter_start_at AND ${firstWh} < transactions.meter_start_wh)
+    THEN ${firstWh} ELSE transactions.meter_start_wh END`;
+  const stop = sql`CASE WHEN transactions.meter_stop_at IS NULL OR ${lastAt} > transactions.meter_stop_at
+    OR (${lastAt} = transactions.meter_stop_at AND ${lastWh} > transactions.meter_stop_wh)
+    THEN ${lastWh} ELSE transactions.meter_stop_wh END`;
+  return {
+    meter_start_wh: start,
+    meter_start_at: sql`LEAST(transactions.meter_start_at, ${firstAt})`,
+    meter_stop_wh: stop,
+    meter_stop_at: sql`GREATEST(transactions.meter_stop_at, ${lastAt})`,
+    energy_wh: sql`(${stop}) - (${start})`,
+  };
+}
+
+/** The merge for one event's readings, as values. */
+function energyMergeOf(e: RegisterExtremes) {
+  return energyMerge(
+    sql`${e.firstAt.toISOString()}::timestamptz`,
+    sql`${e.firstWh}::float8`,
+    sql`${e.lastAt.toISOString()}::timestamptz`,
+    sql`${e.lastWh}::float8`,
   );
-  // One statement: the new first and last readings, and the energy between them.
-  await sql`
-    UPDATE transactions t SET
-      meter_start_wh = n.start_wh, meter_start_at = n.start_at,
-      meter_stop_wh = n.stop_wh, meter_stop_at = n.stop_at,
-      energy_wh = n.stop_wh - n.start_wh,
-      updated_at = now()
-    FROM (
-      SELECT c.id,
-        CASE WHEN c.meter_start_at IS NULL OR v.first_at < c.meter_start_at
-          OR (v.first_at = c.meter_start_at AND v.first_wh < c.meter_start_wh) THEN v.first_wh ELSE c.meter_start_wh END AS start_wh,
-        LEAST(c.meter_start_at, v.first_at) AS start_at,
-        CASE WHEN c.meter_stop_at IS NULL OR v.last_at > c.meter_stop_at
-          OR (v.last_at = c.meter_stop_at AND v.last_wh > c.meter_stop_wh) THEN v.last_wh ELSE c.meter_stop_wh END AS stop_wh,
-        GREATEST(c.meter_stop_at, v.last_at) AS stop_at
-      FROM (VALUES ${values}) AS v(id, first_at, first_wh, last_at, last_wh)
-      JOIN transactions c ON c.id = v.id
-    ) n
-    WHERE t.id = n.id`.execute(trx);
+}
+
+/** After a batch of meter samples: merge every touched transaction's new readings in one statement. */
+async function updateEnergyFromSamples(trx: Transaction<Database>, rows: Record<string, unknown>[]): Promise<void> {
+  const extremes = [...registerExtremes(rows)].sort(byKey);
+  if (extremes.length === 0) return;
+  const values = sql.join(
+    extremes.map(
+      ([id, e]) =>
+        sql`(${id}, ${e.firstAt.toISOString()}::timestamptz, ${e.firstWh}::float8, ${e.lastAt.toISOString()}::timestamptz, ${e.lastWh}::float8)`,
+    ),
+  );
+  const merge = energyMerge(sql.ref('v.first_at'), sql.ref('v.first_wh'), sql.ref('v.last_at'), sql.ref('v.last_wh'));
+  const assignments = sql.join(Object.entries(merge).map(([column, value]) => sql`${sql.ref(column)} = ${value}`));
+  await sql`UPDATE transactions SET ${assignments}, updated_at = now()
+    FROM (VALUES ${values}) AS v(id, first_at, first_wh, last_at, last_wh)
+    WHERE transactions.id = v.id`.execute(trx);
 }
