@@ -5,6 +5,7 @@ import { stationsCommand } from './commands/stations.ts';
 import { simulateCommand } from './commands/simulate.ts';
 import { benchCommand } from './commands/bench.ts';
 import { apiKeysCommand, usersCommand } from './commands/users.ts';
+import { reportCommand } from './commands/report.ts';
 
 export function buildProgram(): Command {
   const program = new Command('opencpo')
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   program.addCommand(benchCommand());
   program.addCommand(usersCommand());
   program.addCommand(apiKeysCommand());
+  program.addCommand(reportCommand());
   return program;
 }
 

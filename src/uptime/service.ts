@@ -193,7 +193,9 @@ export class UptimeService {
           ...this.timelineOptions,
           now: range ? Math.max(now, to.getTime()) : now,
         });
-        changes.push(...(await this.storePortOutages(trx, { stationId, ...port }, outages, from, to, !range)));
+        // A range reaching the present leaves what is still down open, like a live run.
+        const live = !range || to.getTime() >= now;
+        changes.push(...(await this.storePortOutages(trx, { stationId, ...port }, outages, from, to, live)));
       }
       for (const change of changes) for (const listener of this.listeners) await listener(trx, change);
     });
