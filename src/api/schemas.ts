@@ -33,9 +33,12 @@ export const Page = <T extends TSchema>(item: T) =>
 
 const ErrorRef = Type.Ref('ApiError');
 
-/** The error answers every authenticated route may give, plus any listed. */
+/**
+ * The error answers every route may give (bad input, no or wrong credential, role, body too large or of
+ * a type the route does not take, rate limit), plus any listed.
+ */
 export function errorResponses(...extra: number[]): Record<number, TSchema> {
   const out: Record<number, TSchema> = {};
-  for (const code of [400, 401, 403, 429, ...extra]) out[code] = ErrorRef;
+  for (const code of [400, 401, 403, 413, 415, 429, ...extra]) out[code] = ErrorRef;
   return out;
 }
