@@ -206,6 +206,37 @@ for (const backend of BACKENDS) {
       assert.equal(logged.length, 0, 'nothing was sent');
       // Its own station is offline: the command is allowed and answers 409.
       assert.equal((await mallKey.post('/api/v1/stations/MALL-1/commands/reset', { type: 'soft' })).status, 409);
+
+      // The live stream carries the site host's stations only; an admin's carries both.
+      const mallStream = await openSse(`${server.url}/api/v1/events`, keyed.body.key);
+      const adminStream = await openSse(`${server.url}/api/v1/events`, adminKey);
+      try {
+        const mallCharger = new SimulatedStation({
+          url: server.wsBase,
+          id: 'MALL-1',
+          protocol: 'ocpp2.0.1',
+          password: 'mall-station-secret-1',
+          meterIntervalS: 0,
+          autoReconnect: false,
+        });
+        mallCharger.on('problem', () => undefined);
+        stations.push(mallCharger);
+        await mallCharger.connect();
+        await mallCharger.boot();
+        await mallCharger.reportAllStatuses(true);
+        await simulated('HOTEL-1', 'ocpp1.6');
+        await until('both stations in the admin stream', async () => {
+          const ids = new Set(adminStream.messages.map((m) => m.data.stationId));
+          return ids.has('MALL-1') && ids.has('HOTEL-1');
+        });
+        await until('the mall station in the mall stream', async () =>
+          mallStream.messages.some((m) => m.event === 'connector.status' && m.data.stationId === 'MALL-1'),
+        );
+        assert.deepEqual([...new Set(mallStream.messages.map((m) => m.data.stationId))], ['MALL-1']);
+      } finally {
+        await mallStream.close();
+        await adminStream.close();
+      }
     });
 
     it('a technician may reset and unlock but not start charging; a read-only key changes nothing', async () => {

@@ -148,3 +148,40 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+// Rate limits live in memory per node, not in storage: one backend suffices.
+describe('API rate limits', () => {
+  let server: TestServer;
+  before(async () => {
+    process.env.OPENCPO_LOGIN_RATE_LIMIT = '3';
+    process.env.OPENCPO_API_RATE_LIMIT = '20';
+    try {
+      server = await startTestServer('pglite');
+    } finally {
+      delete process.env.OPENCPO_LOGIN_RATE_LIMIT;
+      delete process.env.OPENCPO_API_RATE_LIMIT;
+    }
+  });
+  after(async () => server.stop());
+
+  it('limits login attempts per address', async () => {
+    const anonymous = apiClient(server.url);
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      statuses.push((await anonymous.post('/api/v1/auth/login', { email: 'x@example.com', password: 'guess' })).status);
+    }
+    assert.deepEqual(statuses, [401, 401, 401, 429, 429]);
+    const limited = await anonymous.post('/api/v1/auth/login', { email: 'x@example.com', password: 'guess' });
+    assert.equal(limited.body.error, 'rate_limited');
+  });
+
+  it('limits requests per key, each key on its own', async () => {
+    const busy = apiClient(server.url, (await server.app.access.createApiKey({ name: 'busy', role: 'read_only' })).key);
+    const calm = apiClient(server.url, (await server.app.access.createApiKey({ name: 'calm', role: 'read_only' })).key);
+    const statuses: number[] = [];
+    for (let i = 0; i < 22; i++) statuses.push((await busy.get('/api/v1/stations')).status);
+    assert.deepEqual(statuses.slice(0, 20), new Array(20).fill(200));
+    assert.deepEqual(statuses.slice(20), [429, 429]);
+    assert.equal((await calm.get('/api/v1/stations')).status, 200);
+  });
+});
