@@ -14,6 +14,8 @@ import { buildCdrBody, creditCdr, getCdr, type CdrRecord } from './cdrs.ts';
 import type { BillingOptions } from './options.ts';
 import type { PinnedTariff } from './tariff.ts';
 import { formatMinor } from './money.ts';
+import { PaymentsService, WalletProvider, type PaymentProvider } from './payments.ts';
+import { InvoicesService } from './invoices.ts';
 
 export interface SessionPricing {
   tariff: PinnedTariff | undefined;
@@ -46,6 +48,9 @@ export type StartHook = (transactionId: string, pricing: SessionPricing) => Prom
 export class BillingService {
   readonly tariffs: TariffStore;
   readonly accounts: AccountsService;
+  readonly payments: PaymentsService;
+  readonly wallet: WalletProvider;
+  readonly invoices: InvoicesService;
   private readonly inflight = new Set<Promise<unknown>>();
   private unsubscribe: (() => void) | undefined;
   private readonly cdrHooks: CdrHook[] = [];
@@ -58,6 +63,30 @@ export class BillingService {
   ) {
     this.tariffs = new TariffStore(db);
     this.accounts = new AccountsService(db);
+    this.invoices = new InvoicesService(db, options.operatorId);
+    this.payments = new PaymentsService(db, { holdAmountMinor: options.holdAmountMinor, onError });
+    this.wallet = new WalletProvider(db);
+    this.payments.use(this.wallet);
+    // Payments follow the session: a hold when it starts, the CDR total captured (or the hold released) at its end.
+    this.onSessionStart(async (transactionId, pricing) => {
+      const account = pricing.accountId ? await this.accounts.get(pricing.accountId) : undefined;
+      await this.payments.sessionStarted(transactionId, account);
+    });
+    this.onCdr(async (cdr) => {
+      const pin = await this.db
+        .selectFrom('session_pricing')
+        .select('account_id')
+        .where('transaction_id', '=', cdr.transactionId)
+        .executeTakeFirst();
+      const accountId = cdr.accountId ?? pin?.account_id ?? null;
+      const account = accountId ? await this.accounts.get(accountId) : undefined;
+      await this.payments.settle(cdr.transactionId, account, cdr.totalInclVat);
+    });
+  }
+
+  /** Adds a payment provider (Stripe) next to the wallet. */
+  usePaymentProvider(provider: PaymentProvider): void {
+    this.payments.use(provider);
   }
 
   onCdr(hook: CdrHook): void {
@@ -72,10 +101,12 @@ export class BillingService {
   async start(bus: EventBus): Promise<void> {
     this.unsubscribe = bus.subscribe((event) => this.handle(event));
     await this.catchUp();
+    this.payments.start();
   }
 
   stop(): void {
     this.unsubscribe?.();
+    this.payments.stop();
   }
 
   /** Resolves when every event handler started so far has finished (tests, graceful shutdown). */

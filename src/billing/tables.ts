@@ -7,6 +7,7 @@ import type { TariffBody } from './tariff.ts';
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 type Minor = ColumnType<string, number | string, number | string>;
+type MinorWithDefault = ColumnType<string, number | string | undefined, number | string>;
 
 export interface TariffsTable {
   id: string;
@@ -160,11 +161,11 @@ export interface PaymentsTable {
   currency: string;
   /** held → captured | released | capture_pending (queued, retried) → captured; refunded after capture. */
   status: string;
-  held_amount: Minor;
-  captured_amount: Minor;
-  refunded_amount: Minor;
+  held_amount: MinorWithDefault;
+  captured_amount: MinorWithDefault;
+  refunded_amount: MinorWithDefault;
   provider_ref: string | null;
-  attempts: number;
+  attempts: ColumnType<number, number | undefined, number>;
   next_attempt_at: Timestamp | null;
   last_error: string | null;
   created_at: Generated<Date>;
