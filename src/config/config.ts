@@ -70,7 +70,9 @@ export function loadConfig(input: ConfigInput = {}, env: NodeJS.ProcessEnv = pro
     callTimeoutMs: int('call timeout', input.callTimeout ?? env.OPENCPO_CALL_TIMEOUT_MS, 30_000, 100, 600_000),
     maxFrameBytes: int('max frame bytes', env.OPENCPO_MAX_FRAME_BYTES, 256 * 1024, 1024, 16 * 1024 * 1024),
     pingIntervalS: int('ping interval', env.OPENCPO_PING_INTERVAL, 30, 0, 3600),
-    batchWindowMs: env.OPENCPO_BATCH_WINDOW_MS ? int('batch window', env.OPENCPO_BATCH_WINDOW_MS, 0, 0, 1000) : undefined,
+    batchWindowMs: env.OPENCPO_BATCH_WINDOW_MS
+      ? int('batch window', env.OPENCPO_BATCH_WINDOW_MS, 0, 0, 1000)
+      : undefined,
     batchMaxRows: int('batch max rows', env.OPENCPO_BATCH_MAX_ROWS, 500, 1, 10_000),
     logLevel: input.logLevel ?? env.LOG_LEVEL ?? 'info',
     demo,
