@@ -22,6 +22,7 @@ import { smtpOptionsFromEnv } from './fieldservice/email.ts';
 // Billing (issue 4): tariffs, pricing, CDRs, accounts, invoices, payments.
 import { BillingService } from './billing/service.ts';
 import { billingOptionsFromEnv } from './billing/options.ts';
+import { StripeProvider, stripeOptionsFromEnv } from './billing/stripe.ts';
 
 export interface OpenCpo {
   config: Config;
@@ -121,6 +122,8 @@ export async function startOpenCpo(config: Config, log: Logger = createLogger(co
   const billing = new BillingService(database.db, billingOptionsFromEnv(), (err, context) =>
     log.error({ err }, `billing: ${context} failed`),
   );
+  const stripeOptions = stripeOptionsFromEnv(); // OPENCPO_STRIPE_SECRET_KEY (+ _API_BASE, _TIMEOUT_MS)
+  if (stripeOptions) billing.usePaymentProvider(new StripeProvider(stripeOptions));
   await billing.start(events);
   // ---- end of billing
   ocpp.attach(http.server);
