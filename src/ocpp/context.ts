@@ -3,6 +3,7 @@
 import type { StationsService } from '../stations/service.ts';
 import type { SessionsService } from '../sessions/service.ts';
 import type { Logger } from '../observability/log.ts';
+import type { BootDecision, StationEvent, StationEventKind } from '../stations/model.ts';
 
 export interface EdgeContext {
   stations: StationsService;
@@ -20,3 +21,42 @@ export function dateOr(value: string | undefined, fallback = new Date()): Date {
   const d = new Date(value);
   return Number.isNaN(d.getTime()) ? fallback : d;
 }
+
+/** The BootNotification answer; both versions spell it the same way. */
+export function bootAnswer(decision: BootDecision) {
+  return {
+    status: decision.status === 'accepted' ? 'Accepted' : decision.status === 'pending' ? 'Pending' : 'Rejected',
+    currentTime: decision.currentTime.toISOString(),
+    interval: decision.intervalS,
+  };
+}
+
+/** A handler that records the message as a charger event and answers with an empty (or given) payload. */
+export function recordOnly(
+  kind: StationEventKind,
+  describe: (p: any) => Partial<StationEvent> = () => ({}),
+  answer: Record<string, unknown> = {},
+): ActionHandler {
+  return async (ctx, stationId, p) => {
+    await ctx.stations.recordEvent(stationId, { kind, timestamp: new Date(), payload: p, ...describe(p) });
+    return answer;
+  };
+}
+
+/** Status notifications of uploads and firmware: the status word, and the request they answer when given. */
+export const requestStatus = (p: any): Partial<StationEvent> => ({
+  info: p.status,
+  eventRef: p.requestId !== undefined ? String(p.requestId) : undefined,
+});
+
+/** SecurityEventNotification: the same message in 1.6 (security extension) and 2.0.1. */
+export const securityEvent: ActionHandler = async (ctx, stationId, p) => {
+  await ctx.stations.recordEvent(stationId, {
+    kind: 'security',
+    eventRef: p.type,
+    info: p.techInfo,
+    timestamp: dateOr(p.timestamp),
+    payload: p,
+  });
+  return {};
+};

@@ -1,6 +1,6 @@
 // OCPP 1.6J: one handler per charger-initiated action (Core, Firmware Management, Security extension).
 import type { HandlerTable } from '../context.ts';
-import { dateOr } from '../context.ts';
+import { bootAnswer, dateOr, recordOnly, requestStatus, securityEvent } from '../context.ts';
 import { connectorStatus, idTagInfo, meterSamples, portOf } from './translate.ts';
 
 export const v16Handlers: HandlerTable = {
@@ -15,11 +15,7 @@ export const v16Handlers: HandlerTable = {
       meterType: p.meterType,
       meterSerialNumber: p.meterSerialNumber,
     });
-    return {
-      status: decision.status === 'accepted' ? 'Accepted' : decision.status === 'pending' ? 'Pending' : 'Rejected',
-      currentTime: decision.currentTime.toISOString(),
-      interval: decision.intervalS,
-    };
+    return bootAnswer(decision);
   },
 
   async Heartbeat() {
@@ -100,61 +96,19 @@ export const v16Handlers: HandlerTable = {
     return { status: 'UnknownVendorId' };
   },
 
-  async FirmwareStatusNotification(ctx, stationId, p) {
-    await ctx.stations.recordEvent(stationId, { kind: 'firmware', info: p.status, timestamp: new Date(), payload: p });
-    return {};
-  },
+  FirmwareStatusNotification: recordOnly('firmware', requestStatus),
+  DiagnosticsStatusNotification: recordOnly('diagnostics', requestStatus),
 
-  async DiagnosticsStatusNotification(ctx, stationId, p) {
-    await ctx.stations.recordEvent(stationId, {
-      kind: 'diagnostics',
-      info: p.status,
-      timestamp: new Date(),
-      payload: p,
-    });
-    return {};
-  },
+  SecurityEventNotification: securityEvent,
 
-  async SecurityEventNotification(ctx, stationId, p) {
-    await ctx.stations.recordEvent(stationId, {
-      kind: 'security',
-      eventRef: p.type,
-      info: p.techInfo,
-      timestamp: dateOr(p.timestamp),
-      payload: p,
-    });
-    return {};
-  },
-
-  async SignCertificate(ctx, stationId, p) {
-    await ctx.stations.recordEvent(stationId, {
-      kind: 'certificate',
+  SignCertificate: recordOnly(
+    'certificate',
+    (p) => ({
       info: 'certificate signing requested; no certificate authority is configured',
-      timestamp: new Date(),
       payload: { csrLength: String(p.csr).length },
-    });
-    return { status: 'Rejected' };
-  },
-
-  async LogStatusNotification(ctx, stationId, p) {
-    await ctx.stations.recordEvent(stationId, {
-      kind: 'log',
-      info: p.status,
-      eventRef: p.requestId !== undefined ? String(p.requestId) : undefined,
-      timestamp: new Date(),
-      payload: p,
-    });
-    return {};
-  },
-
-  async SignedFirmwareStatusNotification(ctx, stationId, p) {
-    await ctx.stations.recordEvent(stationId, {
-      kind: 'firmware',
-      info: p.status,
-      eventRef: p.requestId !== undefined ? String(p.requestId) : undefined,
-      timestamp: new Date(),
-      payload: p,
-    });
-    return {};
-  },
+    }),
+    { status: 'Rejected' },
+  ),
+  LogStatusNotification: recordOnly('log', requestStatus),
+  SignedFirmwareStatusNotification: recordOnly('firmware', requestStatus),
 };

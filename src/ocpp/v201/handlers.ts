@@ -1,24 +1,11 @@
 // OCPP 2.0.1: one handler per charger-initiated action (provisioning, authorization, transactions,
 // availability, meter values, firmware, diagnostics, security, reporting, and the rest of the list).
-import type { EdgeContext, HandlerTable } from '../context.ts';
-import { dateOr } from '../context.ts';
-import type { StationEvent, StationEventKind } from '../../stations/model.ts';
+import type { HandlerTable } from '../context.ts';
+import { bootAnswer, dateOr, recordOnly, requestStatus, securityEvent } from '../context.ts';
+import type { StationEvent } from '../../stations/model.ts';
 import { chargingState, connectorStatus, idTokenInfo, meterSamples } from './translate.ts';
 
 const TRANSACTION_EVENT = { Started: 'started', Updated: 'updated', Ended: 'ended' } as const;
-
-/** Records a message as a charger event and answers with an empty (or given) payload. */
-function recordOnly(kind: StationEventKind, describe: (p: any) => Partial<StationEvent> = () => ({}), answer = {}) {
-  return async (ctx: EdgeContext, stationId: string, p: any) => {
-    await ctx.stations.recordEvent(stationId, { kind, timestamp: new Date(), payload: p, ...describe(p) });
-    return answer;
-  };
-}
-
-const requestRef = (p: any): Partial<StationEvent> => ({
-  info: p.status,
-  eventRef: p.requestId !== undefined ? String(p.requestId) : undefined,
-});
 
 export const v201Handlers: HandlerTable = {
   async BootNotification(ctx, stationId, p) {
@@ -32,11 +19,7 @@ export const v201Handlers: HandlerTable = {
       imsi: cs.modem?.imsi,
       reason: p.reason,
     });
-    return {
-      status: decision.status === 'accepted' ? 'Accepted' : decision.status === 'pending' ? 'Pending' : 'Rejected',
-      currentTime: decision.currentTime.toISOString(),
-      interval: decision.intervalS,
-    };
+    return bootAnswer(decision);
   },
 
   async Heartbeat() {
@@ -148,19 +131,10 @@ export const v201Handlers: HandlerTable = {
     return { status: 'UnknownVendorId' };
   },
 
-  FirmwareStatusNotification: recordOnly('firmware', requestRef),
-  PublishFirmwareStatusNotification: recordOnly('firmware', requestRef),
-  LogStatusNotification: recordOnly('log', requestRef),
-  SecurityEventNotification: async (ctx, stationId, p) => {
-    await ctx.stations.recordEvent(stationId, {
-      kind: 'security',
-      eventRef: p.type,
-      info: p.techInfo,
-      timestamp: dateOr(p.timestamp),
-      payload: p,
-    });
-    return {};
-  },
+  FirmwareStatusNotification: recordOnly('firmware', requestStatus),
+  PublishFirmwareStatusNotification: recordOnly('firmware', requestStatus),
+  LogStatusNotification: recordOnly('log', requestStatus),
+  SecurityEventNotification: securityEvent,
   SignCertificate: recordOnly(
     'certificate',
     () => ({ info: 'certificate signing requested; no certificate authority is configured' }),
