@@ -23,6 +23,7 @@ import { smtpOptionsFromEnv } from './fieldservice/email.ts';
 import { BillingService } from './billing/service.ts';
 import { billingOptionsFromEnv } from './billing/options.ts';
 import { StripeProvider, stripeOptionsFromEnv } from './billing/stripe.ts';
+import { registerBillingRoutes } from './api/billing-routes.ts';
 
 export interface OpenCpo {
   config: Config;
@@ -124,6 +125,7 @@ export async function startOpenCpo(config: Config, log: Logger = createLogger(co
   );
   const stripeOptions = stripeOptionsFromEnv(); // OPENCPO_STRIPE_SECRET_KEY (+ _API_BASE, _TIMEOUT_MS)
   if (stripeOptions) billing.usePaymentProvider(new StripeProvider(stripeOptions));
+  registerBillingRoutes(http, { billing });
   await billing.start(events);
   // ---- end of billing
   ocpp.attach(http.server);

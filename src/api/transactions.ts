@@ -10,6 +10,7 @@ import { DateTime, IdTokenValue, Nullable, Page, PageQuery, StationId, Uuid, err
 import { countOf, iso, withinScope } from './common.ts';
 import { notFound } from './errors.ts';
 import type { Role } from '../access/tables.ts';
+import { CostSoFarSchema } from './billing-routes.ts';
 
 /** Transactions carry drivers' token ids: technicians (who fix hardware) do not read them. */
 const READERS: Role[] = ['admin', 'operator', 'site_host', 'read_only'];
@@ -174,7 +175,14 @@ export function registerTransactionRoutes(root: FastifyInstance): void {
         summary: 'One transaction with its meter samples',
         params: Type.Object({ transactionId: Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$' }) }),
         response: {
-          200: Type.Intersect([TransactionSchema, Type.Object({ meterSamples: Type.Array(MeterSampleSchema) })]),
+          200: Type.Intersect([
+            TransactionSchema,
+            Type.Object({
+              meterSamples: Type.Array(MeterSampleSchema),
+              // Billing (issue 4): the session's cost so far with its pinned tariff; null when no tariff applies.
+              cost: Type.Optional(Nullable(CostSoFarSchema)),
+            }),
+          ]),
           ...errorResponses(404),
         },
       },
@@ -195,8 +203,11 @@ export function registerTransactionRoutes(root: FastifyInstance): void {
         .orderBy('sampled_at')
         .orderBy('id')
         .execute();
+      // Billing (issue 4) registers `transactionCost` (src/api/billing-routes.ts); without it there is no cost.
+      const cost = root.transactionCost ? await root.transactionCost(t.id) : undefined;
       return {
         ...toApi(t),
+        ...(cost !== undefined ? { cost } : {}),
         meterSamples: samples.map((s) => ({
           sampledAt: iso(s.sampled_at)!,
           measurand: s.measurand,
