@@ -19,6 +19,8 @@ import { Outbox } from './storage/outbox.ts';
 import { UptimeService } from './uptime/service.ts';
 import { FieldService } from './fieldservice/service.ts';
 import { smtpOptionsFromEnv } from './fieldservice/email.ts';
+import { registerUptimeRoutes } from './api/uptime-routes.ts';
+import { registerFieldServiceRoutes } from './api/fieldservice-routes.ts';
 // Billing (issue 4): tariffs, pricing, CDRs, accounts, invoices, payments.
 import { BillingService } from './billing/service.ts';
 import { billingOptionsFromEnv } from './billing/options.ts';
@@ -116,6 +118,8 @@ export async function startOpenCpo(config: Config, log: Logger = createLogger(co
   });
   uptime.attach(events);
   fieldService.attach(events);
+  registerUptimeRoutes(http, { db: database.db, uptime });
+  registerFieldServiceRoutes(http, { db: database.db, fieldService, commands });
   outbox.start();
   // ---- end of uptime and field service
   // ---- Billing (issue 4): pins a tariff when a session starts and issues its CDR when it ends (app.events);
