@@ -26,10 +26,13 @@ const INJECTIONS = [
  */
 const OPAQUE = new Set(['password', 'data', 'value']);
 
+const OPERATOR_API_TAGS = new Set(['stations', 'assets', 'transactions', 'id tokens', 'commands', 'events', 'access']);
+
 interface Operation {
   method: string;
   template: string;
   regex: RegExp;
+  tags: string[];
   responses: Record<string, { content?: Record<string, { schema?: unknown }> }>;
 }
 
@@ -118,7 +121,13 @@ for (const backend of BACKENDS) {
       for (const [template, ops] of Object.entries<any>(doc.paths)) {
         for (const [method, op] of Object.entries<any>(ops)) {
           const regex = new RegExp(`^${template.replace(/\./g, '\\.').replace(/\{[^}]+\}/g, '[^/]+')}$`);
-          operations.push({ method: method.toUpperCase(), template, regex, responses: op.responses });
+          operations.push({
+            method: method.toUpperCase(),
+            template,
+            regex,
+            tags: op.tags ?? [],
+            responses: op.responses,
+          });
         }
       }
       for (const [id, protocol] of [
@@ -312,6 +321,12 @@ for (const backend of BACKENDS) {
         201,
       );
       await call('GET', '/api/v1/users');
+      await valid(
+        'PATCH',
+        `/api/v1/users/${user.body.id}`,
+        { name: 'Rea D. Er', role: 'read_only', organisationId: null },
+        200,
+      );
       const login = await call('POST', '/api/v1/auth/login', {
         email: 'reader@example.com',
         password: 'a long enough password',
@@ -353,7 +368,11 @@ for (const backend of BACKENDS) {
       covered.add('GET /api/v1/events');
       abort.abort();
 
-      const missed = operations.map((o) => `${o.method} ${o.template}`).filter((id) => !covered.has(id));
+      // The operator API's own routes; other features (billing, uptime, ...) test theirs.
+      const missed = operations
+        .filter((o) => o.tags.some((t) => OPERATOR_API_TAGS.has(t)))
+        .map((o) => `${o.method} ${o.template}`)
+        .filter((id) => !covered.has(id));
       assert.deepEqual(missed, [], 'every documented route was called');
     });
 

@@ -71,6 +71,21 @@ for (const backend of BACKENDS) {
       assert.equal(forbidden.body.error, 'forbidden');
       assert.equal((await ops.post('/api/v1/auth/logout')).status, 204);
       assert.equal((await ops.get('/api/v1/auth/me')).status, 401);
+
+      // A role change takes effect at once: open sessions end.
+      const again = await apiClient(server.url).post('/api/v1/auth/login', {
+        email: 'ops@example.com',
+        password: 'correct horse battery',
+      });
+      const session = apiClient(server.url, again.body.token);
+      assert.equal((await session.get('/api/v1/auth/me')).status, 200);
+      const changed = await admin.patch(`/api/v1/users/${created.body.id}`, { role: 'read_only' });
+      assert.equal(changed.status, 200);
+      assert.equal(changed.body.role, 'read_only');
+      assert.equal((await session.get('/api/v1/auth/me')).status, 401);
+      const siteHostWithoutOrg = await admin.patch(`/api/v1/users/${created.body.id}`, { role: 'site_host' });
+      assert.equal(siteHostWithoutOrg.status, 422);
+      assert.match(siteHostWithoutOrg.body.message, /organisationId/);
     });
 
     it('API keys are shown once, stored hashed and revocable', async () => {

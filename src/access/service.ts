@@ -87,13 +87,31 @@ export class AccessService {
       .executeTakeFirstOrThrow();
   }
 
-  async setUserPassword(userId: string, password: string): Promise<void> {
-    const password_hash = await hashPassword(password);
+  /** Changes a user; a new password or role ends their open sessions, so the change applies at once. */
+  async updateUser(
+    userId: string,
+    patch: { name?: string; role?: Role; organisationId?: string | null; password?: string },
+  ): Promise<void> {
+    const now = new Date();
     await this.db
       .updateTable('users')
-      .set({ password_hash, updated_at: new Date() })
+      .set({
+        ...(patch.name !== undefined ? { name: patch.name } : {}),
+        ...(patch.role !== undefined ? { role: patch.role } : {}),
+        ...(patch.organisationId !== undefined ? { organisation_id: patch.organisationId } : {}),
+        ...(patch.password !== undefined ? { password_hash: await hashPassword(patch.password) } : {}),
+        updated_at: now,
+      })
       .where('id', '=', userId)
       .execute();
+    if (patch.password !== undefined || patch.role !== undefined || patch.organisationId !== undefined) {
+      await this.db
+        .updateTable('user_sessions')
+        .set({ revoked_at: now })
+        .where('user_id', '=', userId)
+        .where('revoked_at', 'is', null)
+        .execute();
+    }
   }
 
   async disableUser(userId: string): Promise<boolean> {

@@ -38,6 +38,19 @@ const KeySchema = Type.Object({
   revokedAt: Nullable(DateTime),
 });
 
+function userView(u: Record<string, any>) {
+  return {
+    id: u.id,
+    email: u.email,
+    name: u.name,
+    role: u.role,
+    organisationId: u.organisation_id,
+    disabledAt: iso(u.disabled_at),
+    lastLoginAt: iso(u.last_login_at),
+    createdAt: iso(u.created_at)!,
+  };
+}
+
 /** A site host is always tied to one organisation; other roles see everything. */
 async function checkOrganisation(app: FastifyInstance, role: string, organisationId: string | null | undefined) {
   if (role === 'site_host' && !organisationId) {
@@ -164,16 +177,7 @@ export function registerAccessRoutes(root: FastifyInstance, options: { loginLimi
           .executeTakeFirst(),
       ]);
       return {
-        items: rows.map((u) => ({
-          id: u.id,
-          email: u.email,
-          name: u.name,
-          role: u.role,
-          organisationId: u.organisation_id,
-          disabledAt: iso(u.disabled_at),
-          lastLoginAt: iso(u.last_login_at),
-          createdAt: iso(u.created_at)!,
-        })),
+        items: rows.map(userView),
         total: countOf(total),
         limit: req.query.limit,
         offset: req.query.offset,
@@ -217,6 +221,48 @@ export function registerAccessRoutes(root: FastifyInstance, options: { loginLimi
         if (err instanceof DuplicateError) throw new ApiError(409, 'duplicate', `body.email: ${err.message}`);
         throw err;
       }
+    },
+  );
+
+  app.patch(
+    '/api/v1/users/:userId',
+    {
+      preHandler: authorize('admin'),
+      schema: {
+        tags: ['access'],
+        summary: "Change a user's name, role, organisation or password (ends their sessions)",
+        params: Type.Object({ userId: Uuid }),
+        body: Type.Object(
+          {
+            name: Type.Optional(Text(100)),
+            role: Type.Optional(RoleSchema),
+            organisationId: Type.Optional(Nullable(Uuid)),
+            password: Type.Optional(Password),
+          },
+          { additionalProperties: false, minProperties: 1 },
+        ),
+        response: { 200: UserSchema, ...errorResponses(404, 422) },
+      },
+    },
+    async (req) => {
+      const current = await db.selectFrom('users').selectAll().where('id', '=', req.params.userId).executeTakeFirst();
+      if (!current) throw notFound(`user ${req.params.userId}`);
+      const b = req.body;
+      await checkOrganisation(
+        root,
+        b.role ?? current.role,
+        b.organisationId !== undefined ? b.organisationId : current.organisation_id,
+      );
+      await access.updateUser(current.id, b);
+      const { password, ...details } = b;
+      await audit(req, {
+        action: 'user.update',
+        target: current.id,
+        outcome: 'success',
+        details: { ...details, ...(password ? { password: 'changed' } : {}) },
+      });
+      const u = await db.selectFrom('users').selectAll().where('id', '=', current.id).executeTakeFirstOrThrow();
+      return userView(u);
     },
   );
 
