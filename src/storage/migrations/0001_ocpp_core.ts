@@ -117,6 +117,7 @@ const statements = [
     charging_state text,
     started_at timestamptz, stopped_at timestamptz,
     meter_start_wh double precision, meter_stop_wh double precision, energy_wh double precision,
+    meter_start_at timestamptz, meter_stop_at timestamptz,
     stop_reason text, stopped_by_token text,
     reservation_id integer, remote_start_id integer,
     offline boolean NOT NULL DEFAULT false,
