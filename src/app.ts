@@ -130,6 +130,8 @@ export async function startOpenCpo(config: Config, log: Logger = createLogger(co
   const stripeOptions = stripeOptionsFromEnv(); // OPENCPO_STRIPE_SECRET_KEY (+ _API_BASE, _TIMEOUT_MS)
   if (stripeOptions) billing.usePaymentProvider(new StripeProvider(stripeOptions));
   registerBillingRoutes(http, { billing });
+  billing.useCommands(commands, billing.options.costUpdateIntervalS); // CostUpdated to 2.0.1 chargers
+  sessions.usePersonalMessage((stationId, token) => billing.priceMessage(stationId, token.idToken)); // price on Authorize
   await billing.start(events);
   // ---- end of billing
   ocpp.attach(http.server);

@@ -11,6 +11,8 @@ export interface BillingOptions {
   minDurationS: number;
   /** Time zone used when a station has no location (restrictions on local time need one). */
   defaultTimeZone: string;
+  /** Shortest interval between two CostUpdated messages for one session (OCPP 2.0.1), seconds. */
+  costUpdateIntervalS: number;
   /** How a wallet or card hold is sized at session start, minor units of the account's currency. */
   holdAmountMinor: number;
 }
@@ -32,5 +34,6 @@ export function billingOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Bil
     minDurationS: num(env, 'OPENCPO_BILLING_MIN_DURATION_S', 60),
     defaultTimeZone: env.OPENCPO_DEFAULT_TIME_ZONE ?? 'UTC',
     holdAmountMinor: num(env, 'OPENCPO_BILLING_HOLD_MINOR', 5000),
+    costUpdateIntervalS: num(env, 'OPENCPO_COST_UPDATE_INTERVAL_S', 60),
   };
 }

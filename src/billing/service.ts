@@ -16,6 +16,8 @@ import type { PinnedTariff } from './tariff.ts';
 import { formatMinor } from './money.ts';
 import { PaymentsService, WalletProvider, type PaymentProvider } from './payments.ts';
 import { InvoicesService } from './invoices.ts';
+import { priceText } from './price-text.ts';
+import type { CommandService } from '../stations/commands.ts';
 
 export interface SessionPricing {
   tariff: PinnedTariff | undefined;
@@ -55,6 +57,9 @@ export class BillingService {
   private unsubscribe: (() => void) | undefined;
   private readonly cdrHooks: CdrHook[] = [];
   private readonly startHooks: StartHook[] = [];
+  private commands: CommandService | undefined;
+  private costUpdateIntervalMs = 60_000;
+  private readonly lastCostUpdate = new Map<string, number>();
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -82,6 +87,15 @@ export class BillingService {
       const account = accountId ? await this.accounts.get(accountId) : undefined;
       await this.payments.settle(cdr.transactionId, account, cdr.totalInclVat);
     });
+  }
+
+  /**
+   * Sends OCPP 2.0.1 chargers the running cost (CostUpdated) when a session reports progress, at most once per
+   * interval per session. 1.6 has no such message: its drivers see the cost in the app (API / SSE).
+   */
+  useCommands(commands: CommandService, intervalS = 60): void {
+    this.commands = commands;
+    this.costUpdateIntervalMs = intervalS * 1000;
   }
 
   /** Adds a payment provider (Stripe) next to the wallet. */
@@ -122,7 +136,11 @@ export class BillingService {
 
   private handle(event: DomainEvent): void {
     if (event.type === 'transaction.started') this.track(this.sessionStarted(event.transactionId), 'pin tariff');
-    else if (event.type === 'transaction.ended') this.track(this.sessionEnded(event.transactionId), 'issue CDR');
+    else if (event.type === 'transaction.ended') {
+      this.lastCostUpdate.delete(event.transactionId);
+      this.track(this.sessionEnded(event.transactionId), 'issue CDR');
+    } else if (event.type === 'transaction.updated' && this.commands)
+      this.track(this.pushCost(event.transactionId), 'send CostUpdated');
   }
 
   /** Ended sessions with neither a CDR nor a failed-session record: priced now. */
@@ -285,6 +303,44 @@ export class BillingService {
     const cdr = (await getCdr(this.db, tx.id))!;
     for (const hook of this.cdrHooks) await hook(cdr);
     return cdr;
+  }
+
+  /** Sends the running cost to a 2.0.1 charger (CostUpdated), throttled per session. */
+  async pushCost(transactionId: string, now: Date = new Date()): Promise<boolean> {
+    if (!this.commands) return false;
+    const last = this.lastCostUpdate.get(transactionId);
+    if (last !== undefined && now.getTime() - last < this.costUpdateIntervalMs) return false;
+    const row = await this.db
+      .selectFrom('transactions as t')
+      .innerJoin('stations as s', 's.id', 't.station_id')
+      .select(['t.station_id', 't.charger_transaction_id', 't.status', 's.protocol'])
+      .where('t.id', '=', transactionId)
+      .executeTakeFirst();
+    if (!row || row.status !== 'active' || row.protocol !== 'ocpp2.0.1') return false;
+    const cost = await this.costSoFar(transactionId, now);
+    if (!cost) return false;
+    this.lastCostUpdate.set(transactionId, now.getTime());
+    await this.commands.send(
+      row.station_id,
+      { name: 'costUpdated', chargerTransactionId: row.charger_transaction_id, totalCost: Number(cost.inclVat) },
+      'billing',
+    );
+    return true;
+  }
+
+  /**
+   * The price a driver sees before starting (2.0.1 personalMessage on Authorize): the tariff that would apply to
+   * this token at this station now. The EVSE is not known at Authorize: station, location and default scopes count.
+   */
+  async priceMessage(stationId: string, idToken: string, now: Date = new Date()): Promise<string | undefined> {
+    const location = await locationOfStation(this.db, stationId);
+    const account = await this.accounts.forToken(idToken);
+    const tariff = await this.tariffs.resolve(
+      { stationId, evseId: -1, locationId: location?.id ?? null, customerGroup: account?.customerGroup ?? AD_HOC },
+      now,
+    );
+    if (!tariff) return undefined;
+    return priceText(tariff, now, location?.timeZone ?? this.options.defaultTimeZone);
   }
 
   /** What a running (or ended) session costs so far, with the tariff it pinned. Undefined when nothing applies. */

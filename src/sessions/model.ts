@@ -12,7 +12,12 @@ export interface AuthorizationResult {
   status: AuthorizationStatus;
   expiresAt?: Date;
   groupId?: string;
+  /** Text for the driver (billing puts the price here before the session starts); 2.0.1 shows it on the charger. */
+  personalMessage?: string;
 }
+
+/** Something a domain wants the driver to read when a token is accepted (e.g. the price, from billing). */
+export type PersonalMessageProvider = (stationId: string, token: IdTokenRef) => Promise<string | undefined>;
 
 /** A meter sample in SI-ish base units: energy Wh, power W, current A, voltage V, SoC percent, temperature Celsius. */
 export interface MeterSample {

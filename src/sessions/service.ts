@@ -13,6 +13,7 @@ import type {
   ChargingState,
   IdTokenRef,
   MeterSample,
+  PersonalMessageProvider,
   TransactionEventInput,
   TransactionEventResult,
 } from './model.ts';
@@ -62,6 +63,8 @@ export class SessionsService {
   /** id token → its row (or null: unknown), so Authorize and transaction starts need no query each. */
   private readonly tokenCache = new Map<string, { row: TokenRow | null; at: number }>();
 
+  private personalMessage: PersonalMessageProvider | undefined;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly writer: BatchWriter,
@@ -109,7 +112,12 @@ export class SessionsService {
     return row;
   }
 
-  async authorize(_stationId: string, token: IdTokenRef): Promise<AuthorizationResult> {
+  /** A domain with something to tell the driver on an accepted token (billing: the price) registers here. */
+  usePersonalMessage(provider: PersonalMessageProvider): void {
+    this.personalMessage = provider;
+  }
+
+  async authorize(stationId: string, token: IdTokenRef): Promise<AuthorizationResult> {
     const row = await this.tokenRow(token.idToken);
     if (!row) return { status: 'unknown' };
     const result: AuthorizationResult = { status: row.status as AuthorizationResult['status'] };
@@ -117,6 +125,11 @@ export class SessionsService {
     if (row.expires_at) {
       result.expiresAt = row.expires_at;
       if (row.expires_at.getTime() <= Date.now() && result.status === 'accepted') result.status = 'expired';
+    }
+    if (result.status === 'accepted' && this.personalMessage) {
+      // A message is a courtesy: failing to build one never refuses or delays a token beyond the lookup.
+      const message = await this.personalMessage(stationId, token).catch(() => undefined);
+      if (message) result.personalMessage = message;
     }
     return result;
   }

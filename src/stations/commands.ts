@@ -50,7 +50,9 @@ export type StationCommand =
     }
   | { name: 'cancelReservation'; reservationId: number }
   /** 2.0.1 only: the device model report arrives afterwards as NotifyReport messages. */
-  | { name: 'getBaseReport'; report: 'configuration_inventory' | 'full_inventory' | 'summary_inventory' };
+  | { name: 'getBaseReport'; report: 'configuration_inventory' | 'full_inventory' | 'summary_inventory' }
+  /** A running session's cost so far, incl. VAT in major units of the tariff's currency (billing, issue 4). */
+  | { name: 'costUpdated'; chargerTransactionId: string; totalCost: number };
 
 /**
  * One entry of a local authorization list. In a differential update an entry without status removes the

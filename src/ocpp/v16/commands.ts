@@ -132,6 +132,9 @@ export const v16Commands: CommandTranslator = {
         return { action: 'CancelReservation', payload: { reservationId: c.reservationId } };
       case 'getBaseReport':
         throw new Error('OCPP 1.6 has no base report; use getConfiguration');
+      case 'costUpdated':
+        // 1.6 has no CostUpdated; running cost there is left to the driver's app (billing never sends it to 1.6).
+        throw new Error('OCPP 1.6 has no CostUpdated');
     }
   },
 

@@ -149,6 +149,9 @@ export const v201Commands: CommandTranslator = {
         };
       case 'cancelReservation':
         return { action: 'CancelReservation', payload: { reservationId: c.reservationId } };
+      case 'costUpdated':
+        // I TariffAndCost: the charger shows the running total (incl. VAT, in the tariff's currency).
+        return { action: 'CostUpdated', payload: { totalCost: c.totalCost, transactionId: c.chargerTransactionId } };
       case 'getBaseReport':
         return {
           action: 'GetBaseReport',
@@ -194,6 +197,8 @@ export const v201Commands: CommandTranslator = {
         return { status: 'accepted', data: { version: r.versionNumber } };
       case 'getDiagnostics':
         return { status: neutralStatus(r.status), ...(r.filename ? { data: { fileName: r.filename } } : {}) };
+      case 'costUpdated':
+        return { status: 'accepted' }; // CostUpdatedResponse carries no status: an answer is the acknowledgement
       default:
         return { status: neutralStatus(r.status) };
     }

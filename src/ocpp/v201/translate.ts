@@ -54,6 +54,8 @@ export function idTokenInfo(auth: AuthorizationResult): Record<string, unknown> 
   const info: Record<string, unknown> = { status: AUTH[auth.status] };
   if (auth.expiresAt) info.cacheExpiryDateTime = auth.expiresAt.toISOString();
   if (auth.groupId) info.groupIdToken = { idToken: auth.groupId.slice(0, 36), type: 'Central' };
+  // I TariffAndCost: the price shown to the driver before the session (billing, issue 4).
+  if (auth.personalMessage) info.personalMessage = { format: 'UTF8', content: auth.personalMessage.slice(0, 512) };
   return info;
 }
 
