@@ -193,10 +193,20 @@ describe('API rate limits', () => {
   it('limits requests per key, each key on its own', async () => {
     const busy = apiClient(server.url, (await server.app.access.createApiKey({ name: 'busy', role: 'read_only' })).key);
     const calm = apiClient(server.url, (await server.app.access.createApiKey({ name: 'calm', role: 'read_only' })).key);
+    // A key's first request proves it valid (counted per address); from then on it has its own budget.
+    assert.equal((await busy.get('/api/v1/auth/me')).status, 200);
     const statuses: number[] = [];
     for (let i = 0; i < 22; i++) statuses.push((await busy.get('/api/v1/stations')).status);
     assert.deepEqual(statuses.slice(0, 20), new Array(20).fill(200));
     assert.deepEqual(statuses.slice(20), [429, 429]);
     assert.equal((await calm.get('/api/v1/stations')).status, 200);
+  });
+
+  it('counts made-up keys per address, so rotating them does not escape the limit', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 22; i++) {
+      statuses.push((await apiClient(server.url, `ocpo_made-up-${i}`).get('/api/v1/stations')).status);
+    }
+    assert.ok(statuses.includes(429), `rotating keys were limited: ${statuses.join(',')}`);
   });
 });

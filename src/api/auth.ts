@@ -19,11 +19,18 @@ export function bearerOf(req: FastifyRequest): string | undefined {
   return match?.[1];
 }
 
-export function installAuthentication(app: FastifyInstance): void {
+export interface AuthenticationOptions {
+  /** Told of each secret that proved valid (the rate limiter then counts it per key, not per address). */
+  onAuthenticated?: (secret: string) => void;
+}
+
+export function installAuthentication(app: FastifyInstance, options: AuthenticationOptions = {}): void {
   app.decorateRequest('principal', undefined);
-  app.addHook('onRequest', async (req) => {
+  // preParsing: after the rate limiter (an onRequest hook of each route), so failed attempts are counted
+  // too, and before the body is read, so nobody unauthenticated gets a large body parsed.
+  app.addHook('preParsing', async (req, _reply, payload) => {
     const path = req.url.split('?')[0] ?? '';
-    if (!path.startsWith('/api/v1/') || PUBLIC.some((p) => p.test(path))) return;
+    if (!path.startsWith('/api/v1/') || PUBLIC.some((p) => p.test(path))) return payload;
     const secret = bearerOf(req);
     if (!secret) throw new ApiError(401, 'unauthenticated', 'send Authorization: Bearer <API key or session token>');
     const actor = await app.api.access.authenticate(secret);
@@ -38,6 +45,8 @@ export function installAuthentication(app: FastifyInstance): void {
       organisationId: actor.organisationId,
     };
     bindPrincipal(req.principal, app.api.db);
+    options.onAuthenticated?.(secret);
+    return payload;
   });
 }
 

@@ -44,14 +44,21 @@ export async function registerApi(app: FastifyInstance, context: ApiContext, opt
   installErrorHandling(app);
   // Closed unless origins are configured: a browser page elsewhere cannot use an operator's session.
   await app.register(cors, { origin: options.corsOrigins?.length ? options.corsOrigins : false });
+  // Requests are counted per key once the key has proved valid; anything else (no credential, unknown or
+  // made-up keys) per address, so rotating random keys does not escape the limit.
+  const validKeys = new Set<string>();
+  const rememberValid = (secret: string) => {
+    if (validKeys.size >= 100_000) validKeys.clear();
+    validKeys.add(digest(secret));
+  };
   await app.register(rateLimit, {
     global: true,
     max: options.rateLimitPerMinute ?? 1200,
     timeWindow: 60_000,
-    // Per key: a busy integration does not starve the others sharing its address.
     keyGenerator: (req) => {
       const secret = bearerOf(req);
-      return secret ? `key:${digest(secret)}` : `ip:${req.ip}`;
+      const hash = secret ? digest(secret) : undefined;
+      return hash && validKeys.has(hash) ? `key:${hash}` : `ip:${req.ip}`;
     },
     errorResponseBuilder: (_req, ctx) =>
       new ApiError(429, 'rate_limited', `too many requests; retry in ${Math.ceil(ctx.ttl / 1000)} s`, {
@@ -72,7 +79,7 @@ export async function registerApi(app: FastifyInstance, context: ApiContext, opt
   });
   await app.register(swaggerUi, { routePrefix: '/api/v1/docs' });
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  installAuthentication(app);
+  installAuthentication(app, { onAuthenticated: rememberValid });
 
   registerStationRoutes(app);
   registerAssetRoutes(app, new AssetsService(context.db, context.stations));
