@@ -204,6 +204,12 @@ for (const backend of BACKENDS) {
         .where('station_id', '=', 'HOTEL-1')
         .execute();
       assert.equal(logged.length, 0, 'nothing was sent');
+      // Firmware is the operator's business, even on the site host's own station.
+      const firmware = await mallKey.post('/api/v1/stations/MALL-1/commands/update-firmware', {
+        location: 'https://fw.example.com/x.bin',
+        retrieveAt: new Date().toISOString(),
+      });
+      assert.equal(firmware.status, 403);
       // Its own station is offline: the command is allowed and answers 409.
       assert.equal((await mallKey.post('/api/v1/stations/MALL-1/commands/reset', { type: 'soft' })).status, 409);
 

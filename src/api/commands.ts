@@ -34,7 +34,7 @@ interface Context {
 interface CommandSpec {
   summary: string;
   body: TObject;
-  /** Who may send it, beyond admins and operators (site hosts only to their own stations). */
+  /** Who may send it (site hosts only to their own stations). */
   roles: Role[];
   toCommand(body: any, ctx: Context): Promise<StationCommand> | StationCommand;
   /** Runs after the charger answered, e.g. to record what it accepted. */
@@ -43,8 +43,12 @@ interface CommandSpec {
   echo?(command: StationCommand): Record<string, unknown>;
 }
 
-const OPERATORS: Role[] = ['admin', 'operator', 'site_host'];
-const WITH_TECHNICIANS: Role[] = [...OPERATORS, 'technician'];
+/** Changes to a charger's software, configuration, logs and authorization list: the operator's staff. */
+const OPERATORS: Role[] = ['admin', 'operator'];
+/** Day-to-day actions a site host may also take on its own stations. */
+const SITE_HOSTS: Role[] = [...OPERATORS, 'site_host'];
+/** Reset and unlock: what a technician in the field may do as well. */
+const TECHNICIANS: Role[] = [...SITE_HOSTS, 'technician'];
 const obj = (props: Record<string, any>) => Type.Object(props, { additionalProperties: false });
 
 /** Reservation ids are ours to choose; unique for a long while. */
@@ -67,14 +71,14 @@ const getLog: CommandSpec = {
     to: Type.Optional(DateTimeText),
     ...Retries,
   }),
-  roles: WITH_TECHNICIANS,
+  roles: OPERATORS,
   toCommand: (b) => ({ name: 'getDiagnostics', ...b }),
 };
 
 const getSettings: CommandSpec = {
   summary: 'Read configuration keys (1.6) or device-model variables (2.0.1); without keys, the whole set',
   body: obj({ keys: Type.Optional(Type.Array(Setting, { maxItems: 100 })) }),
-  roles: WITH_TECHNICIANS,
+  roles: SITE_HOSTS,
   toCommand: (b) => ({ name: 'getConfiguration', ...(b.keys ? { keys: b.keys } : {}) }),
 };
 const setSettings: CommandSpec = {
@@ -109,7 +113,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
       idTokenType: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9]{1,20}$' })),
       evseId: Type.Optional(EvseId),
     }),
-    roles: OPERATORS,
+    roles: SITE_HOSTS,
     toCommand: (b) => ({ name: 'remoteStart', idToken: b.idToken, idTokenType: b.idTokenType, evseId: b.evseId }),
   },
   'remote-stop': {
@@ -118,7 +122,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
       transactionId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$' })),
       chargerTransactionId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$' })),
     }),
-    roles: OPERATORS,
+    roles: SITE_HOSTS,
     toCommand: async (b, ctx) => {
       if (b.chargerTransactionId) return { name: 'remoteStop', chargerTransactionId: b.chargerTransactionId };
       if (!b.transactionId) throw new ApiError(400, 'validation_failed', 'body.transactionId is required');
@@ -136,19 +140,19 @@ export const COMMANDS: Record<string, CommandSpec> = {
   reset: {
     summary: 'Reset the station (soft waits for idle on 2.0.1; hard is immediate)',
     body: obj({ type: Type.Union([Type.Literal('soft'), Type.Literal('hard')]) }),
-    roles: WITH_TECHNICIANS,
+    roles: TECHNICIANS,
     toCommand: (b) => ({ name: 'reset', type: b.type }),
   },
   unlock: {
     summary: 'Unlock a connector',
     body: obj({ evseId: EvseId, connectorId: Type.Optional(ConnectorId) }),
-    roles: WITH_TECHNICIANS,
+    roles: TECHNICIANS,
     toCommand: (b) => ({ name: 'unlock', evseId: b.evseId, connectorId: b.connectorId }),
   },
   'change-availability': {
     summary: 'Make the station, an EVSE or a connector operative or inoperative',
     body: obj({ operative: Type.Boolean(), evseId: Type.Optional(EvseId), connectorId: Type.Optional(ConnectorId) }),
-    roles: OPERATORS,
+    roles: SITE_HOSTS,
     toCommand: (b) => ({
       name: 'changeAvailability',
       operative: b.operative,
@@ -176,13 +180,13 @@ export const COMMANDS: Record<string, CommandSpec> = {
       evseId: Type.Optional(EvseId),
       connectorId: Type.Optional(ConnectorId),
     }),
-    roles: WITH_TECHNICIANS,
+    roles: SITE_HOSTS,
     toCommand: (b) => ({ name: 'triggerMessage', message: b.message, evseId: b.evseId, connectorId: b.connectorId }),
   },
   'clear-cache': {
     summary: "Clear the station's authorization cache",
     body: obj({}),
-    roles: OPERATORS,
+    roles: SITE_HOSTS,
     toCommand: () => ({ name: 'clearCache' }),
   },
   'data-transfer': {
@@ -220,7 +224,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
       evseId: Type.Optional(EvseId),
       groupId: Type.Optional(IdTokenValue),
     }),
-    roles: OPERATORS,
+    roles: SITE_HOSTS,
     toCommand: (b) => {
       if (new Date(b.expiresAt).getTime() <= Date.now()) {
         throw new ApiError(422, 'in_the_past', 'body.expiresAt must be in the future');
@@ -232,7 +236,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
   'cancel-reservation': {
     summary: 'Cancel a reservation',
     body: obj({ reservationId: Type.Integer({ minimum: 0, maximum: 2_147_483_647 }) }),
-    roles: OPERATORS,
+    roles: SITE_HOSTS,
     toCommand: (b) => ({ name: 'cancelReservation', reservationId: b.reservationId }),
   },
   'get-base-report': {
@@ -247,7 +251,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
         ),
       ),
     }),
-    roles: WITH_TECHNICIANS,
+    roles: OPERATORS,
     toCommand: (b, ctx) => {
       if (ctx.protocol !== 'ocpp2.0.1') {
         throw new ApiError(422, 'not_supported', 'a base report needs OCPP 2.0.1; use get-configuration on 1.6');
@@ -281,7 +285,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
   'get-local-list-version': {
     summary: 'Ask the station which local list version it holds',
     body: obj({}),
-    roles: WITH_TECHNICIANS,
+    roles: SITE_HOSTS,
     toCommand: () => ({ name: 'getLocalListVersion' }),
   },
 };
@@ -303,6 +307,7 @@ export function registerCommandRoutes(root: FastifyInstance): void {
         schema: {
           tags: ['commands'],
           summary: spec.summary,
+          description: `Roles: ${spec.roles.join(', ')} (a site host only to its own stations).`,
           params: Type.Object({ stationId: StationId }),
           body: spec.body,
           response: { 200: CommandResponse, ...errorResponses(404, 409, 422, 502, 504) },
