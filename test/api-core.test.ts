@@ -154,6 +154,12 @@ for (const backend of BACKENDS) {
       assert.match(page.headers.get('content-type') ?? '', /html/);
     });
 
+    it('API answers are not cached or sniffed', async () => {
+      const res = await fetch(`${server.url}/api/v1/stations`, { headers: { authorization: `Bearer ${BOOTSTRAP}` } });
+      assert.equal(res.headers.get('cache-control'), 'no-store');
+      assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+    });
+
     it('CORS is closed by default', async () => {
       const res = await fetch(`${server.url}/api/v1/stations`, {
         method: 'OPTIONS',

@@ -80,6 +80,14 @@ export async function registerApi(app: FastifyInstance, context: ApiContext, opt
   await app.register(swaggerUi, { routePrefix: '/api/v1/docs' });
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   installAuthentication(app, { onAuthenticated: rememberValid });
+  // API answers carry operators' data: never cached by a shared proxy, never sniffed into another type.
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (req.url.startsWith('/api/v1/') && !req.url.startsWith('/api/v1/docs')) {
+      reply.header('cache-control', 'no-store');
+      reply.header('x-content-type-options', 'nosniff');
+    }
+    return payload;
+  });
 
   registerStationRoutes(app);
   registerAssetRoutes(app, new AssetsService(context.db, context.stations));
