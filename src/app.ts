@@ -166,7 +166,7 @@ export async function startOpenCpo(config: Config, log: Logger = createLogger(co
       billing.stop(); // issue 4
       await billing.settled();
       await stations.close();
-      fieldService.close(); // issue 5
+      await fieldService.close(); // issue 5
       await uptime.close();
       await outbox.stop();
       await database.close();

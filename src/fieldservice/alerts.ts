@@ -98,7 +98,7 @@ export async function raiseAlert(
   outbox: Outbox,
   req: RaiseRequest,
 ): Promise<{ alert: Alert; created: boolean }> {
-  const key = `${req.rule.id}:${req.stationId}:${req.evseId ?? '-'}:${req.connectorId ?? '-'}`;
+  const key = alertKey(req.rule.id, req.stationId, req.evseId, req.connectorId);
   const now = new Date();
   const open = await trx
     .selectFrom('alerts')
@@ -152,6 +152,24 @@ export async function raiseAlert(
     });
   }
   return { alert, created: true };
+}
+
+/** One open alert per rule and port: later occurrences are counted on it. */
+export function alertKey(ruleId: string, stationId: string, evseId: number | null, connectorId: number | null): string {
+  return `${ruleId}:${stationId}:${evseId ?? '-'}:${connectorId ?? '-'}`;
+}
+
+/** Resolves the open alert with this key, when its condition no longer holds. */
+export async function resolveAlertByKey(trx: Transaction<Database>, outbox: Outbox, key: string): Promise<boolean> {
+  const row = await trx
+    .updateTable('alerts')
+    .set({ status: 'resolved', resolved_at: new Date() })
+    .where('dedupe_key', '=', key)
+    .where('status', '=', 'open')
+    .returningAll()
+    .executeTakeFirst();
+  if (row) await publishWebhookEvent(trx, outbox, 'alert.resolved', alertPayload(toAlert(row)), row.site_id);
+  return Boolean(row);
 }
 
 /** Resolves the open alerts tied to an outage that has ended. */

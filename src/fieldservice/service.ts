@@ -8,7 +8,17 @@ import type { Outbox } from '../storage/outbox.ts';
 import type { DomainEvent } from '../events/bus.ts';
 import type { Outage, OutageChange, UptimeService } from '../uptime/service.ts';
 import { causeFor } from '../uptime/cause-codes.ts';
-import { raiseAlert, resolveAlertsForOutage, rulesFor, siteOf, type AlertRuleKind } from './alerts.ts';
+import {
+  alertKey,
+  raiseAlert,
+  resolveAlertByKey,
+  resolveAlertsForOutage,
+  rulesFor,
+  siteOf,
+  type AlertRuleKind,
+} from './alerts.ts';
+import { stationPorts } from '../uptime/evidence.ts';
+import { monthWindow, trailingTwelveMonths, MINUTES_PER_YEAR } from '../uptime/nevi.ts';
 import { publishWebhookEvent, webhookChannel, WEBHOOK_CHANNEL } from './webhooks.ts';
 import { EMAIL_CHANNEL, emailChannel, type SmtpOptions } from './email.ts';
 import { WorkOrderService, type Priority } from './work-orders.ts';
@@ -26,8 +36,10 @@ const RULE_FOR_REASON: Record<string, AlertRuleKind> = {
 export interface FieldServiceOptions {
   smtp?: SmtpOptions;
   reopenWindowMs?: number;
-  /** How often time-based rules (offline longer than N minutes) are re-evaluated. */
+  /** How often time-based rules (offline longer than N minutes, meter not advancing) are re-evaluated. */
   sweepMs?: number;
+  /** How often the month's uptime forecast is recomputed for every port (heavier than the other rules). */
+  forecastEveryMs?: number;
   onError?: (err: Error) => void;
 }
 
@@ -36,6 +48,8 @@ export class FieldService {
   private unsubscribe: (() => void) | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private closeEmail: (() => void) | undefined;
+  private lastForecast = 0;
+  private sweeping: Promise<void> | undefined;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -63,9 +77,11 @@ export class FieldService {
     this.sweepTimer.unref();
   }
 
-  close(): void {
+  /** Stops listening and waits for a sweep in progress, so nothing touches the database after close. */
+  async close(): Promise<void> {
     this.unsubscribe?.();
     clearInterval(this.sweepTimer);
+    await this.sweeping?.catch(() => undefined);
     this.closeEmail?.();
   }
 
@@ -116,16 +132,143 @@ export class FieldService {
     }
   }
 
-  /** Re-evaluates open outages for rules with a time threshold. */
-  async sweep(): Promise<void> {
+  /** Re-evaluates the rules that depend on time: open outages, meters that stopped, the month's forecast. */
+  async sweep(now = Date.now()): Promise<void> {
+    if (this.sweeping) return this.sweeping;
+    this.sweeping = (async () => {
+      await this.sweepOutages();
+      await this.sweepMeters(now);
+      if (now - this.lastForecast >= (this.options.forecastEveryMs ?? 10 * 60_000)) {
+        this.lastForecast = now;
+        await this.sweepForecast(now);
+      }
+    })().finally(() => {
+      this.sweeping = undefined;
+    });
+    return this.sweeping;
+  }
+
+  private async sweepOutages(): Promise<void> {
     const open = await this.uptime.listOutages({ open: true });
     for (const outage of open) {
       await this.db.transaction().execute(async (trx) => {
         const hasWorkOrder = (await this.workOrders.openForPort(trx, outage.stationId, outage.evseId)).length > 0;
         await this.evaluate(trx, outage, hasWorkOrder);
-        this.outbox.wakeSoon();
       });
     }
+    if (open.length) this.outbox.wakeSoon();
+  }
+
+  /**
+   * Meter not advancing while charging: a port reported Charging, its transaction sends energy readings, and
+   * none has risen for the rule's minutes. Resolved by itself once the meter moves or the session ends.
+   */
+  private async sweepMeters(now: number): Promise<void> {
+    const charging = await this.db
+      .selectFrom('transactions as t')
+      .innerJoin('connectors as c', (j) =>
+        j
+          .onRef('c.station_id', '=', 't.station_id')
+          .onRef('c.evse_id', '=', 't.evse_id')
+          .onRef('c.connector_id', '=', 't.connector_id'),
+      )
+      .select(['t.id', 't.station_id', 't.evse_id', 't.connector_id'])
+      .where('t.status', '=', 'active')
+      .where('c.status', '=', 'charging')
+      .execute();
+    const chargingKeys = new Set(charging.map((t) => `${t.station_id}:${t.evse_id}:${t.connector_id}`));
+    for (const tx of charging) {
+      const rules = await this.db.transaction().execute((trx) => rulesFor(trx, 'meter_stuck', tx.station_id));
+      for (const rule of rules) {
+        const minutes = rule.threshold.minutes ?? 10;
+        const since = new Date(now - minutes * 60_000);
+        const samples = await this.db
+          .selectFrom('meter_samples')
+          .select(['sampled_at', 'value', 'unit'])
+          .where('transaction_id', '=', tx.id)
+          .where('measurand', '=', 'Energy.Active.Import.Register')
+          .orderBy('sampled_at')
+          .execute();
+        const wh = samples.map((m) => ({
+          at: new Date(m.sampled_at).getTime(),
+          wh: m.unit === 'kWh' ? m.value * 1000 : m.value,
+        }));
+        const baseline = [...wh].reverse().find((m) => m.at <= since.getTime());
+        const recent = wh.filter((m) => m.at > since.getTime());
+        const stuck = baseline !== undefined && recent.length > 0 && recent.every((m) => m.wh <= baseline.wh);
+        await this.db.transaction().execute(async (trx) => {
+          if (stuck) {
+            await raiseAlert(trx, this.outbox, {
+              rule,
+              stationId: tx.station_id,
+              evseId: tx.evse_id,
+              connectorId: tx.connector_id,
+              outageId: null,
+              summary: `${tx.station_id} EVSE ${tx.evse_id}: meter not advancing for ${minutes} min while charging`,
+              details: { transactionId: tx.id, sinceWh: baseline.wh },
+            });
+          } else {
+            await resolveAlertByKey(trx, this.outbox, alertKey(rule.id, tx.station_id, tx.evse_id, tx.connector_id));
+          }
+        });
+      }
+    }
+    // Stuck-meter alerts of ports no longer charging resolve too.
+    const open = await this.db
+      .selectFrom('alerts')
+      .selectAll()
+      .where('status', '=', 'open')
+      .where('rule_id', 'in', this.db.selectFrom('alert_rules').select('id').where('kind', '=', 'meter_stuck'))
+      .execute();
+    for (const a of open) {
+      if (chargingKeys.has(`${a.station_id}:${a.evse_id}:${a.connector_id}`)) continue;
+      await this.db.transaction().execute((trx) => resolveAlertByKey(trx, this.outbox, a.dedupe_key));
+    }
+    this.outbox.wakeSoon();
+  }
+
+  /**
+   * Uptime forecast below target this month: the port's trailing-twelve-month figure at the end of this month
+   * if its open outages lasted until then and nothing else failed. Resolved when the forecast recovers (an
+   * outage ends earlier, or is excluded).
+   */
+  async sweepForecast(now = Date.now()): Promise<void> {
+    const d = new Date(now);
+    const year = d.getUTCFullYear();
+    const month = d.getUTCMonth() + 1;
+    const monthEnd = monthWindow(year, month).to;
+    for (const stationId of await this.uptime.knownStations()) {
+      const rules = await this.db.transaction().execute((trx) => rulesFor(trx, 'uptime_forecast', stationId));
+      if (rules.length === 0) continue;
+      for (const port of await stationPorts(this.db, stationId)) {
+        const window = trailingTwelveMonths(year, month);
+        const details = await this.uptime.outageDetails({ stationId, ...port }, window);
+        const openMinutes = details
+          .filter((o) => o.endedAt === null)
+          .reduce((sum, o) => sum + (monthEnd - Math.max(now, o.startedAt.getTime())) / 60_000, 0);
+        const down = details.reduce((sum, o) => sum + o.minutes - o.excludedMinutes, 0) + Math.max(0, openMinutes);
+        const forecast = ((MINUTES_PER_YEAR - down) / MINUTES_PER_YEAR) * 100;
+        for (const rule of rules) {
+          const target = rule.threshold.percent ?? 97;
+          await this.db.transaction().execute(async (trx) => {
+            if (forecast < target) {
+              await raiseAlert(trx, this.outbox, {
+                rule,
+                stationId,
+                evseId: port.evseId,
+                connectorId: port.connectorId,
+                outageId: null,
+                summary: `${stationId} EVSE ${port.evseId}: uptime forecast ${forecast.toFixed(2)}% for ${year}-${String(month).padStart(2, '0')}, below ${target}%`,
+                details: { forecast, target, year, month },
+              });
+            } else {
+              await resolveAlertByKey(trx, this.outbox, alertKey(rule.id, stationId, port.evseId, port.connectorId));
+            }
+          });
+        }
+      }
+    }
+    this.outbox.wakeSoon();
   }
 
   private async onSessionEnded(transactionId: string): Promise<void> {

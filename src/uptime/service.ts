@@ -95,6 +95,7 @@ export class UptimeService {
   private readonly queues = new Map<string, Promise<unknown>>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
+  private closed = false;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -127,6 +128,7 @@ export class UptimeService {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.unsubscribe?.();
     clearInterval(this.sweepTimer);
     await Promise.allSettled([...this.queues.values()]);
@@ -156,6 +158,7 @@ export class UptimeService {
    * range: from the oldest open outage (or the look-back) to now. Calls for one station run one at a time.
    */
   syncStation(stationId: string, range?: { from: Date; to: Date }): Promise<OutageChange[]> {
+    if (this.closed) return Promise.resolve([]);
     const previous = this.queues.get(stationId) ?? Promise.resolve();
     const run = previous.catch(() => undefined).then(() => this.doSync(stationId, range));
     this.queues.set(stationId, run);
@@ -184,7 +187,21 @@ export class UptimeService {
       from = new Date(Math.min(open, now - this.lookbackMs));
       to = new Date(now);
     }
-    const evidence = await loadStationEvidence(this.db, stationId, from, to, this.timelineBack());
+    let evidence = await loadStationEvidence(this.db, stationId, from, to, this.timelineBack());
+    // A port already down when the range begins is down since the report that made it so: start there, so the
+    // outage keeps its true start instead of being cut at the range.
+    const downSince = evidence
+      .filter(
+        (e) =>
+          e.at < from.getTime() &&
+          ((e.kind === 'status' && ['faulted', 'unavailable', 'offline'].includes(e.status)) ||
+            (e.kind === 'connection' && !e.connected)),
+      )
+      .reduce((m, e) => Math.min(m, e.at), Infinity);
+    if (downSince < from.getTime()) {
+      from = new Date(downSince);
+      evidence = await loadStationEvidence(this.db, stationId, from, to, this.timelineBack());
+    }
     const ports = await stationPorts(this.db, stationId);
     const changes: OutageChange[] = [];
     await this.db.transaction().execute(async (trx) => {
