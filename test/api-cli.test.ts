@@ -44,7 +44,6 @@ for (const backend of BACKENDS) {
       const keyed = await opencpo(['api-keys', 'create', 'ci', '--role', 'operator', ...storage]);
       const key = /^(ocpo_\S+)$/m.exec(keyed.stdout)?.[1];
       assert.ok(key, keyed.stdout);
-      await assert.rejects(opencpo(['users', 'add-admin', 'first@example.com', ...storage]), /exists/);
 
       const app = await startOpenCpo({ ...config, pingIntervalS: 0 }, silentLogger);
       cleanups.push(() => app.close());
