@@ -239,6 +239,18 @@ for (const backend of BACKENDS) {
           mallStream.messages.some((m) => m.event === 'connector.status' && m.data.stationId === 'MALL-1'),
         );
         assert.deepEqual([...new Set(mallStream.messages.map((m) => m.data.stationId))], ['MALL-1']);
+        // Lists filter by site: the hotel's organisation and location have only the hotel's station.
+        const byOrg = await admin.get(`/api/v1/stations?organisationId=${hotel.body.id}`);
+        assert.deepEqual(
+          byOrg.body.items.map((s: any) => s.id),
+          ['HOTEL-1'],
+        );
+        const byLocation = await admin.get(`/api/v1/stations?locationId=${mallSite.body.id}&online=true`);
+        assert.deepEqual(
+          byLocation.body.items.map((s: any) => s.id),
+          ['MALL-1'],
+        );
+        assert.equal((await admin.get(`/api/v1/transactions?organisationId=${hotel.body.id}`)).body.total, 0);
       } finally {
         await mallStream.close();
         await adminStream.close();

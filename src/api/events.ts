@@ -25,6 +25,7 @@ const TYPES = [
 /** How often a site host's station list is re-read, so newly placed stations appear in its stream. */
 const SCOPE_REFRESH_MS = 30_000;
 const KEEPALIVE_MS = 15_000;
+const MAX_BUFFERED_BYTES = 1024 * 1024;
 
 export function registerEventStream(root: FastifyInstance): void {
   const app = root.withTypeProvider<TypeBoxTypeProvider>();
@@ -82,6 +83,8 @@ export function registerEventStream(root: FastifyInstance): void {
         if (req.query.stationId && event.stationId !== req.query.stationId) return;
         if (hideTransactions && event.type.startsWith('transaction.')) return;
         if (!canSee(visible, event.stationId)) return;
+        // A client that does not read would make us buffer without end: drop it; EventSource reconnects.
+        if (res.writableLength > MAX_BUFFERED_BYTES) return end();
         res.write(`id: ${++seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
       };
       const unsubscribe = root.api.events.subscribe(async (event) => {

@@ -49,6 +49,7 @@ const ListQuery = Type.Object(
     ...PageQuery,
     stationId: Type.Optional(StationId),
     locationId: Type.Optional(Uuid),
+    organisationId: Type.Optional(Uuid),
     status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('ended')])),
     idToken: Type.Optional(IdTokenValue),
     from: Type.Optional(DateTime),
@@ -99,6 +100,19 @@ export function registerTransactionRoutes(root: FastifyInstance): void {
             .select('a.station_id')
             .whereRef('a.station_id', '=', 't.station_id')
             .where('a.location_id', '=', locationId),
+        ),
+      );
+    }
+    if (q.organisationId) {
+      const organisationId = q.organisationId;
+      query = query.where((eb) =>
+        eb.exists(
+          eb
+            .selectFrom('station_assets as a')
+            .innerJoin('locations as l', 'l.id', 'a.location_id')
+            .select('a.station_id')
+            .whereRef('a.station_id', '=', 't.station_id')
+            .where('l.organisation_id', '=', organisationId),
         ),
       );
     }
