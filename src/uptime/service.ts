@@ -92,7 +92,8 @@ export class UptimeService {
   private readonly timelineOptions: Omit<TimelineOptions, 'now'>;
   private readonly lookbackMs: number;
   private readonly listeners: OutageListener[] = [];
-  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly queues = new Map<string, Promise<OutageChange[]>>();
+  private readonly waiting = new Map<string, Promise<OutageChange[]>>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private closed = false;
@@ -114,7 +115,14 @@ export class UptimeService {
     this.unsubscribe = bus.subscribe(async (event) => {
       switch (event.type) {
         case 'connector.status':
+          // A repeated status without an error code changes nothing.
+          if (event.previous === event.status && !event.errorCode && !event.vendorErrorCode) return;
+          await this.syncStation(event.stationId);
+          return;
         case 'station.event':
+          if (!['fault', 'connection', 'boot'].includes(event.event.kind)) return;
+          await this.syncStation(event.stationId);
+          return;
         case 'station.booted':
         case 'transaction.ended':
           await this.syncStation(event.stationId);
@@ -159,8 +167,22 @@ export class UptimeService {
    */
   syncStation(stationId: string, range?: { from: Date; to: Date }): Promise<OutageChange[]> {
     if (this.closed) return Promise.resolve([]);
-    const previous = this.queues.get(stationId) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(() => this.doSync(stationId, range));
+    // Live runs coalesce: while one is waiting its turn, later events are covered by it (it reads everything
+    // stored up to when it starts), so a burst of messages from one charger costs one re-derivation.
+    if (!range) {
+      const waiting = this.waiting.get(stationId);
+      if (waiting) return waiting;
+    }
+    const previous = this.queues.get(stationId) ?? Promise.resolve([]);
+    let started = false;
+    const run = previous
+      .catch(() => undefined)
+      .then(() => {
+        started = true;
+        if (this.waiting.get(stationId) === run) this.waiting.delete(stationId);
+        return this.doSync(stationId, range);
+      });
+    if (!range && !started) this.waiting.set(stationId, run);
     this.queues.set(stationId, run);
     void run
       .finally(() => {
