@@ -274,6 +274,10 @@ for (const backend of BACKENDS) {
       assert.equal((await tech.get('/api/v1/transactions')).status, 403);
       assert.equal((await reader.post('/api/v1/stations/API-REMOTE-16/commands/reset', { type: 'soft' })).status, 403);
       assert.equal((await reader.post('/api/v1/organisations', { name: 'X', kind: 'site_host' })).status, 403);
+      const refusedChange = await admin.get('/api/v1/audit-log?action=access.refused&limit=1');
+      assert.equal(refusedChange.body.items[0].target, '/api/v1/organisations');
+      assert.equal(refusedChange.body.items[0].details.method, 'POST');
+      assert.equal(refusedChange.body.items[0].actorName, 'ro');
       const audit = await admin.get('/api/v1/audit-log?action=command.remote-start&outcome=forbidden');
       assert.equal(audit.body.total, 1);
     });

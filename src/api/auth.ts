@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from './errors.ts';
 import type { Principal } from './context.ts';
 import { bindPrincipal } from './scope.ts';
+import { audit } from './audit.ts';
 import type { Role } from '../access/tables.ts';
 
 /** Routes anyone may call: the documentation and logging in. */
@@ -61,6 +62,15 @@ export function authorize(...roles: Role[]) {
   return async (req: FastifyRequest, _reply: FastifyReply): Promise<void> => {
     const principal = principalOf(req);
     if (!roles.includes(principal.role)) {
+      // A refused attempt to change something is worth knowing about; refused reads are not audited.
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        await audit(req, {
+          action: 'access.refused',
+          target: req.url.split('?')[0] ?? null,
+          outcome: 'forbidden',
+          details: { method: req.method, route: req.routeOptions.url ?? null },
+        });
+      }
       throw new ApiError(403, 'forbidden', `the ${principal.role} role may not do this`);
     }
   };
