@@ -96,6 +96,29 @@ for (const backend of BACKENDS) {
       assert.match(detail.body.corrections[0].by, /field-tech/);
       assert.equal((await admin.get('/api/v1/uptime/outages/999999')).status, 404);
 
+      const badZone = await admin.call('PUT', `/api/v1/uptime/stations/${S}/location`, { timeZone: 'Mars/Olympus' });
+      assert.equal(badZone.status, 400);
+      assert.match(JSON.stringify(badZone.body), /timeZone/);
+      const located = await admin.call('PUT', `/api/v1/uptime/stations/${S}/location`, {
+        locationId: 'loc-east',
+        timeZone: 'America/Chicago',
+      });
+      assert.equal(located.status, 204);
+      const window = await admin.post('/api/v1/uptime/maintenance-windows', {
+        locationId: 'loc-east',
+        startsAt: new Date(Date.now() - 3600_000).toISOString(),
+        endsAt: new Date(Date.now() + 3600_000).toISOString(),
+        notes: 'site electrical work',
+      });
+      assert.equal(window.status, 201);
+      const figure = await admin.get(
+        `/api/v1/uptime/ports/${S}/1/1?from=${new Date(Date.now() - 7200_000).toISOString()}&to=${new Date(Date.now()).toISOString()}`,
+      );
+      assert.equal(figure.status, 200);
+      assert.ok(
+        figure.body.outages[0].excludedParts.some((p: any) => p.source === 'maintenance_window' && p.reason === 3),
+      );
+
       const timeline = await admin.get(
         `/api/v1/uptime/ports/${S}/1/1/timeline?from=${new Date(Date.now() - 3600_000).toISOString()}&to=${new Date(Date.now() + 1000).toISOString()}`,
       );

@@ -530,6 +530,44 @@ export function registerUptimeRoutes(
     },
   );
 
+  app.put(
+    '/api/v1/uptime/stations/:stationId/location',
+    {
+      preHandler: authorize(...EDITORS),
+      schema: {
+        tags: ['uptime'],
+        summary: "Set a station's location id (for location-wide windows and hours), time zone and service start",
+        params: obj({ stationId: StationId }),
+        body: obj({
+          locationId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$' })),
+          timeZone: Type.String({ pattern: '^[A-Za-z_]+(/[A-Za-z0-9_+-]+){0,2}$', maxLength: 64 }),
+          operationalSince: Type.Optional(DateTime),
+        }),
+        response: { 204: Type.Null(), ...errorResponses(404) },
+      },
+    },
+    async (req, reply) => {
+      await requireVisibleStation(req, req.params.stationId);
+      const b = req.body;
+      await uptime
+        .setStationLocation(req.params.stationId, {
+          timeZone: b.timeZone,
+          ...(b.locationId ? { locationId: b.locationId } : {}),
+          ...(b.operationalSince ? { operationalSince: new Date(b.operationalSince) } : {}),
+        })
+        .catch((err: Error) => {
+          throw new ApiError(400, 'validation_failed', err.message, { field: 'body/timeZone' });
+        });
+      await audit(req, {
+        action: 'uptime.station_location.set',
+        target: `station:${req.params.stationId}`,
+        outcome: 'ok',
+        details: b,
+      });
+      reply.code(204);
+    },
+  );
+
   // ---- reports ---------------------------------------------------------------------------------------------
 
   app.get(
