@@ -11,7 +11,7 @@ export interface BillingOptions {
   minDurationS: number;
   /** Time zone used when a station has no location (restrictions on local time need one). */
   defaultTimeZone: string;
-  /** Shortest interval between two CostUpdated messages for one session (OCPP 2.0.1), seconds. */
+  /** Shortest interval between two CostUpdated messages for one session (OCPP 2.0.1), seconds; -1 = never. */
   costUpdateIntervalS: number;
   /** How a wallet or card hold is sized at session start, minor units of the account's currency. */
   holdAmountMinor: number;
@@ -34,6 +34,8 @@ export function billingOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Bil
     minDurationS: num(env, 'OPENCPO_BILLING_MIN_DURATION_S', 60),
     defaultTimeZone: env.OPENCPO_DEFAULT_TIME_ZONE ?? 'UTC',
     holdAmountMinor: num(env, 'OPENCPO_BILLING_HOLD_MINOR', 5000),
-    costUpdateIntervalS: num(env, 'OPENCPO_COST_UPDATE_INTERVAL_S', 60),
+    // 'off' turns CostUpdated off (e.g. chargers whose display shows it badly).
+    costUpdateIntervalS:
+      env.OPENCPO_COST_UPDATE_INTERVAL_S === 'off' ? -1 : num(env, 'OPENCPO_COST_UPDATE_INTERVAL_S', 60),
   };
 }

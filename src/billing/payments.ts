@@ -173,12 +173,25 @@ export class PaymentsService {
     return this.get(transactionId);
   }
 
-  /** At the CDR: capture its total (incl. VAT), or release the hold when nothing is owed. */
+  /**
+   * At the CDR: capture its total (incl. VAT), or release the hold when nothing is owed. A CDR in another currency
+   * than the account's is not captured (status currency_mismatch, for someone to settle by hand).
+   */
   async settle(
     transactionId: string,
     account: Account | undefined,
     totalMinor: number,
+    currency?: string,
   ): Promise<PaymentRow | undefined> {
+    if (account && currency && totalMinor !== 0 && currency !== account.currency) {
+      await this.db
+        .updateTable('payments')
+        .set({ status: 'currency_mismatch', last_error: `CDR in ${currency}, account in ${account.currency}` })
+        .where('transaction_id', '=', transactionId)
+        .where('status', 'in', ['held', 'hold_failed', 'holding'])
+        .execute();
+      return this.get(transactionId);
+    }
     let row = await this.get(transactionId);
     if (!row && account && this.providers.has(account.paymentMethod) && totalMinor > 0) {
       // No hold was placed (start missed): capture without one.

@@ -85,7 +85,7 @@ export class BillingService {
         .executeTakeFirst();
       const accountId = cdr.accountId ?? pin?.account_id ?? null;
       const account = accountId ? await this.accounts.get(accountId) : undefined;
-      await this.payments.settle(cdr.transactionId, account, cdr.totalInclVat);
+      await this.payments.settle(cdr.transactionId, account, cdr.totalInclVat, cdr.currency || undefined);
     });
   }
 
@@ -94,6 +94,7 @@ export class BillingService {
    * interval per session. 1.6 has no such message: its drivers see the cost in the app (API / SSE).
    */
   useCommands(commands: CommandService, intervalS = 60): void {
+    if (intervalS < 0) return; // CostUpdated turned off
     this.commands = commands;
     this.costUpdateIntervalMs = intervalS * 1000;
   }
@@ -161,6 +162,25 @@ export class BillingService {
       )
       .execute();
     for (const r of rows) await this.sessionEnded(r.id);
+    // Payments left open by a crash between the CDR (or failed-session record) and its capture: settled now.
+    const open = await this.db
+      .selectFrom('payments as p')
+      .innerJoin('transactions as t', 't.id', 'p.transaction_id')
+      .select('p.transaction_id')
+      .where('p.status', 'in', ['held', 'hold_failed', 'holding'])
+      .where('t.status', '=', 'ended')
+      .execute();
+    for (const p of open) {
+      const cdr = await getCdr(this.db, p.transaction_id);
+      const failed = await this.db
+        .selectFrom('failed_sessions')
+        .select('transaction_id')
+        .where('transaction_id', '=', p.transaction_id)
+        .executeTakeFirst();
+      const tx = await loadTransaction(this.db, p.transaction_id);
+      const record = cdr ?? (failed && tx ? freeSession(tx) : undefined);
+      if (record) for (const hook of this.cdrHooks) await hook(record);
+    }
     return rows.length;
   }
 
