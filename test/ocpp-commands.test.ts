@@ -6,10 +6,19 @@ import { startTestServer, type TestServer } from './support/backends.ts';
 import { openRaw } from './support/raw-charger.ts';
 import { CommandTimeoutError } from '../src/stations/commands.ts';
 
+/** Waits until `check` holds (the machine may be busy: no fixed sleeps for what must happen). */
+async function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 describe('CSMS-to-charger calls', () => {
   let server: TestServer;
   before(async () => {
-    server = await startTestServer('pglite', { acceptUnknownStations: true, callTimeoutMs: 400, pingIntervalS: 1 });
+    server = await startTestServer('pglite', { acceptUnknownStations: true, callTimeoutMs: 1500, pingIntervalS: 1 });
   });
   after(() => server.stop());
 
@@ -20,6 +29,7 @@ describe('CSMS-to-charger calls', () => {
 
     const first = server.app.commands.send('QUEUE-1', { name: 'clearCache' });
     const second = server.app.commands.send('QUEUE-1', { name: 'reset', type: 'soft' });
+    await until('the first CALL', () => received.length >= 1);
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(received.length, 1, 'only the first CALL is on the wire');
     assert.equal(received[0]!.frame[2], 'ClearCache');
@@ -27,8 +37,7 @@ describe('CSMS-to-charger calls', () => {
     // Answer the first: the second follows.
     c.ws.send(JSON.stringify([3, received[0]!.frame[1], { status: 'Accepted' }]));
     assert.equal((await first).result.status, 'accepted');
-    await new Promise((r) => setTimeout(r, 100));
-    assert.equal(received.length, 2);
+    await until('the second CALL', () => received.length >= 2);
     assert.equal(received[1]!.frame[2], 'Reset');
     // Never answer the second: it times out, and the command log says so.
     await assert.rejects(second, CommandTimeoutError);
@@ -47,7 +56,7 @@ describe('CSMS-to-charger calls', () => {
     );
     // An answer that breaks the schema is not taken as an answer.
     const third = server.app.commands.send('QUEUE-1', { name: 'clearCache' });
-    await new Promise((r) => setTimeout(r, 50));
+    await until('the third CALL', () => received.length >= 3);
     c.ws.send(JSON.stringify([3, received[2]!.frame[1], { status: 'Maybe' }]));
     await assert.rejects(third);
     await c.close();
