@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from './support/backends.ts';
 import { openRaw } from './support/raw-charger.ts';
 import { CommandTimeoutError } from '../src/stations/commands.ts';
+import { SimulatedStation } from '../src/simulator/station.ts';
 
 /** Waits until `check` holds (the machine may be busy: no fixed sleeps for what must happen). */
 async function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
@@ -81,6 +82,51 @@ describe('CSMS-to-charger calls', () => {
     assert.equal(row.online, false);
     assert.ok(row.last_disconnected_at);
     c.ws.terminate();
+  });
+
+  it('keeps the settings a charger reports or accepts: 1.6 configuration keys, 2.0.1 device-model variables', async () => {
+    const db = server.app.database.db;
+    const s16 = new SimulatedStation({ url: server.wsBase, id: 'CFG-16', protocol: 'ocpp1.6', autoReconnect: false });
+    const s201 = new SimulatedStation({
+      url: server.wsBase,
+      id: 'CFG-201',
+      protocol: 'ocpp2.0.1',
+      autoReconnect: false,
+    });
+    for (const s of [s16, s201]) {
+      s.on('problem', () => undefined);
+      await s.connect();
+      await s.boot();
+    }
+    try {
+      const got = await server.app.commands.send('CFG-16', { name: 'getConfiguration' });
+      assert.equal(got.result.status, 'accepted');
+      const set = await server.app.commands.send('CFG-16', {
+        name: 'setConfiguration',
+        settings: [{ variable: 'HeartbeatInterval', value: '120' }],
+      });
+      assert.equal(set.result.status, 'accepted');
+      const keys = await db.selectFrom('configuration_keys').selectAll().where('station_id', '=', 'CFG-16').execute();
+      assert.ok(keys.length > 3, 'the reported keys are stored');
+      assert.equal(keys.find((k) => k.key === 'HeartbeatInterval')?.value, '120', 'the accepted change is stored');
+
+      const vars = await server.app.commands.send('CFG-201', {
+        name: 'getConfiguration',
+        keys: [{ component: 'OCPPCommCtrlr', variable: 'HeartbeatInterval' }],
+      });
+      assert.equal(vars.result.status, 'accepted');
+      const row = await db
+        .selectFrom('device_model_variables')
+        .selectAll()
+        .where('station_id', '=', 'CFG-201')
+        .where('component', '=', 'OCPPCommCtrlr')
+        .where('variable', '=', 'HeartbeatInterval')
+        .executeTakeFirstOrThrow();
+      assert.ok(row.value && Number(row.value) > 0);
+    } finally {
+      await s16.close();
+      await s201.close();
+    }
   });
 
   it('exposes Prometheus metrics and health', async () => {

@@ -4,6 +4,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import type { EventBus } from '../events/bus.ts';
+import type { ConfigurationKey, DeviceVariable } from './model.ts';
 
 export type StationCommand =
   | { name: 'reset'; type: 'soft' | 'hard' }
@@ -123,12 +124,19 @@ export interface CommandOutcome {
   result: CommandResult;
 }
 
+/** Where settings read from or written to a charger are remembered (the stations service). */
+export interface SettingsStore {
+  storeConfiguration(stationId: string, keys: ConfigurationKey[]): Promise<void>;
+  reportDeviceModel(stationId: string, variables: DeviceVariable[]): Promise<void>;
+}
+
 export class CommandService {
   private transport: CommandTransport | undefined;
 
   constructor(
     private readonly db: Kysely<Database>,
     private readonly bus?: EventBus,
+    private readonly settings?: SettingsStore,
   ) {}
 
   useTransport(transport: CommandTransport): void {
@@ -158,6 +166,7 @@ export class CommandService {
     try {
       const { result, action } = await this.transport.send(stationId, command);
       await this.finish(logged.id, { action, status: result.status, response: JSON.stringify(result) });
+      await this.rememberSettings(stationId, command, result);
       this.published(logged.id, stationId, name, result.status, requestedBy);
       return { commandId: logged.id, result };
     } catch (err) {
@@ -172,6 +181,37 @@ export class CommandService {
       await this.finish(logged.id, { status, error: (err as Error).message });
       this.published(logged.id, stationId, name, status, requestedBy);
       throw err;
+    }
+  }
+
+  /**
+   * Settings a charger reported (get) or accepted (set) are kept: configuration keys when they have no
+   * component, device-model variables when they do.
+   */
+  private async rememberSettings(stationId: string, command: StationCommand, result: CommandResult): Promise<void> {
+    if (!this.settings) return;
+    type Reported = { component?: string; variable: string; value?: string; readonly?: boolean; status?: string };
+    let reported: Reported[] = [];
+    if (command.name === 'getConfiguration') {
+      reported = ((result.data?.settings as Reported[] | undefined) ?? []).filter(
+        (s) => s.status === undefined || s.status === 'accepted',
+      );
+    } else if (command.name === 'setConfiguration' && result.status === 'accepted') {
+      reported = command.settings.map((s) => ({ ...s, readonly: false }));
+    }
+    const keys = reported.filter((s) => !s.component);
+    const variables = reported.filter((s) => s.component);
+    if (keys.length) {
+      await this.settings.storeConfiguration(
+        stationId,
+        keys.map((k) => ({ key: k.variable, value: k.value, readonly: Boolean(k.readonly) })),
+      );
+    }
+    if (variables.length) {
+      await this.settings.reportDeviceModel(
+        stationId,
+        variables.map((v) => ({ component: v.component!, variable: v.variable, value: v.value })),
+      );
     }
   }
 
