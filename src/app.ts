@@ -71,7 +71,7 @@ export async function startOpenCpo(config: Config, log: Logger = createLogger(co
     events,
   );
   const sessions = new SessionsService(database.db, writer, stations, events);
-  const commands = new CommandService(database.db, events);
+  const commands = new CommandService(database.db, events, stations);
   await stations.markAllOffline();
 
   const ocpp = new OcppServer({ stations, sessions, log: log.child({ module: 'ocpp' }) }, metrics, {
