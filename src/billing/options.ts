@@ -9,6 +9,8 @@ export interface BillingOptions {
   /** Sessions below either minimum are not billed and are recorded as failed sessions. */
   minEnergyWh: number;
   minDurationS: number;
+  /** Ended sessions without a CDR from this many days back are priced at start-up. */
+  catchUpDays: number;
   /** Time zone used when a station has no location (restrictions on local time need one). */
   defaultTimeZone: string;
   /** Shortest interval between two CostUpdated messages for one session (OCPP 2.0.1), seconds; -1 = never. */
@@ -33,6 +35,7 @@ export function billingOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Bil
     minEnergyWh: num(env, 'OPENCPO_BILLING_MIN_ENERGY_WH', 100),
     minDurationS: num(env, 'OPENCPO_BILLING_MIN_DURATION_S', 60),
     defaultTimeZone: env.OPENCPO_DEFAULT_TIME_ZONE ?? 'UTC',
+    catchUpDays: num(env, 'OPENCPO_BILLING_CATCH_UP_DAYS', 35),
     holdAmountMinor: num(env, 'OPENCPO_BILLING_HOLD_MINOR', 5000),
     // 'off' turns CostUpdated off (e.g. chargers whose display shows it badly).
     costUpdateIntervalS:

@@ -209,8 +209,9 @@ export class PaymentsService {
         .execute();
       row = await this.get(transactionId);
     }
-    if (!row || !['held', 'hold_failed', 'holding'].includes(row.status)) return row;
-    await this.db
+    if (!row) return row;
+    // Claimed atomically: a CDR handled twice (event and catch-up) is settled once.
+    const claimed = await this.db
       .updateTable('payments')
       .set({
         status: 'capture_pending',
@@ -219,15 +220,26 @@ export class PaymentsService {
         updated_at: new Date(),
       })
       .where('id', '=', row.id)
-      .execute();
+      .where('status', 'in', ['held', 'hold_failed', 'holding'])
+      .returning('id')
+      .executeTakeFirst();
+    if (!claimed) return row;
     await this.attempt(row.id);
     return this.get(transactionId);
   }
 
   /** One capture attempt for a pending payment; a failure schedules the next with backoff. */
-  async attempt(paymentId: string): Promise<void> {
-    const row = await this.db.selectFrom('payments').selectAll().where('id', '=', paymentId).executeTakeFirst();
-    if (!row || row.status !== 'capture_pending') return;
+  async attempt(paymentId: string, now: Date = new Date()): Promise<void> {
+    // Claim the attempt (a lease of five minutes) so the retry timer and a settle never capture twice.
+    const row = await this.db
+      .updateTable('payments')
+      .set({ next_attempt_at: new Date(now.getTime() + 300_000) })
+      .where('id', '=', paymentId)
+      .where('status', '=', 'capture_pending')
+      .where('next_attempt_at', '<=', now)
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) return;
     const provider = this.providers.get(row.provider);
     const account = await this.accountOf(row.account_id);
     if (!provider || !account) return;
@@ -276,7 +288,7 @@ export class PaymentsService {
       .where('status', '=', 'capture_pending')
       .where('next_attempt_at', '<=', now)
       .execute();
-    for (const d of due) await this.attempt(d.id);
+    for (const d of due) await this.attempt(d.id, now);
     return due.length;
   }
 

@@ -115,7 +115,8 @@ export class BillingService {
   /** Subscribes to transaction events, and prices sessions that ended while no node was listening. */
   async start(bus: EventBus): Promise<void> {
     this.unsubscribe = bus.subscribe((event) => this.handle(event));
-    await this.catchUp();
+    // In the background: start-up (and the port opening) never waits for billing.
+    this.track(this.catchUp(), 'catch up');
     this.payments.start();
   }
 
@@ -150,8 +151,21 @@ export class BillingService {
       .selectFrom('transactions as t')
       .select('t.id')
       .where('t.status', '=', 'ended')
+      // Recent sessions only: history from before billing existed is not billed retroactively at an upgrade.
+      .where('t.stopped_at', '>=', new Date(Date.now() - this.options.catchUpDays * 86_400_000))
       .where(({ not, exists, selectFrom }) =>
         not(exists(selectFrom('cdrs as c').select('c.id').whereRef('c.transaction_id', '=', 't.id'))),
+      )
+      // Sessions pinned without a tariff are free: nothing to catch up.
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('session_pricing as sp')
+              .select('sp.transaction_id')
+              .whereRef('sp.transaction_id', '=', 't.id')
+              .where('sp.tariff_id', 'is', null),
+          ),
+        ),
       )
       .where(({ not, exists, selectFrom }) =>
         not(
@@ -292,7 +306,7 @@ export class BillingService {
     const { usage, signed } = await loadUsage(this.db, tx, stoppedAt, pricing.timeZone);
     const priced = priceSession(pricing.tariff, usage);
     const body = buildCdrBody(this.options, tx.id, tx, priced, pricing.location, pricing.accountId, signed, new Date());
-    await this.db
+    const inserted = await this.db
       .insertInto('cdrs')
       .values({
         id: tx.id,
@@ -319,9 +333,11 @@ export class BillingService {
         body: JSON.stringify(body),
       })
       .onConflict((oc) => oc.column('id').doNothing())
-      .execute();
+      .returning('id')
+      .executeTakeFirst();
     const cdr = (await getCdr(this.db, tx.id))!;
-    for (const hook of this.cdrHooks) await hook(cdr);
+    // Only the handler that stored the CDR runs the hooks (the event and a catch-up may race).
+    if (inserted) for (const hook of this.cdrHooks) await hook(cdr);
     return cdr;
   }
 
