@@ -47,6 +47,7 @@ for (const backend of BACKENDS) {
     let admin: ReturnType<typeof apiClient>;
     let tariffId: string;
     let accountId: string;
+    let hostId: string;
 
     before(async () => {
       process.env.OPENCPO_BOOTSTRAP_API_KEY = BOOTSTRAP;
@@ -57,6 +58,37 @@ for (const backend of BACKENDS) {
       }
       admin = apiClient(server.url, BOOTSTRAP);
       await server.app.sessions.upsertIdToken({ idToken: 'API-TOKEN' });
+      // API-1 stands at a site host's location, for the settlement report.
+      await server.app.stations.register({ id: 'API-1' });
+      const db = server.app.database.db;
+      const org = await db
+        .insertInto('organisations')
+        .values({ name: 'Host', kind: 'site_host', contact_email: null, retired_at: null })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      hostId = org.id;
+      const loc = await db
+        .insertInto('locations')
+        .values({
+          organisation_id: org.id,
+          name: 'Mall',
+          address: 'Street 1',
+          city: 'Rotterdam',
+          postal_code: null,
+          country: 'NLD',
+          latitude: null,
+          longitude: null,
+          time_zone: 'Europe/Amsterdam',
+          opening_hours: null,
+          parking_restrictions: '[]',
+          retired_at: null,
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      await db
+        .insertInto('station_assets')
+        .values({ station_id: 'API-1', location_id: loc.id, name: null, retired_at: null })
+        .execute();
     });
     after(async () => server.stop());
 
@@ -181,6 +213,22 @@ for (const backend of BACKENDS) {
       await p2.destroy();
       assert.ok(invoiceText.includes(invoices.body[0].number));
       assert.match(invoiceText, /Total incl\. VAT: 4\.08 EUR/);
+
+      // Settlement per site host, with a 30 % revenue share of 3.40 excl. VAT = 1.02.
+      const hostSettlement = await admin.get(
+        '/api/v1/settlements?by=site_host&sharePercent=30&from=2026-11-01T00:00:00.000Z&to=2026-12-01T00:00:00.000Z',
+      );
+      assert.equal(hostSettlement.status, 200, JSON.stringify(hostSettlement.body));
+      assert.deepEqual(hostSettlement.body, [
+        {
+          party: hostId,
+          currency: 'EUR',
+          sessions: 1,
+          energyKwh: '10',
+          total: { exclVat: '3.40', vat: '0.68', inclVat: '4.08' },
+          share: '1.02',
+        },
+      ]);
 
       const credit = await admin.post(`/api/v1/cdrs/${tx.id}/credit`, { reason: 'goodwill' });
       assert.equal(credit.status, 201);
