@@ -237,6 +237,30 @@ const cases: Case[] = [
     total: [240, 0, 240],
   },
   {
+    // DST spring forward (Europe/Amsterdam 2026-03-29: 02:00 CET jumps to 03:00 CEST at 01:00 UTC). A rate from
+    // 02:30 local begins when the clock jumps past it, at 01:00 UTC. 00:30–01:30 UTC, 6 kWh evenly:
+    // 3 kWh × 0.20 = 0.60 before, 3 kWh × 0.50 = 1.50 after. Total 2.10.
+    name: 'time of day across a DST jump',
+    tariff: tariff([
+      { price_components: [ENERGY(0.5)], restrictions: { start_time: '02:30', end_time: '06:00' } },
+      { price_components: [ENERGY(0.2)] },
+    ]),
+    usage: session('2026-03-29T00:30:00Z', [{ min: 60, kwh: 6 }], 'Europe/Amsterdam'),
+    total: [210, 0, 210],
+  },
+  {
+    // DST fall back (2026-10-25: 03:00 CEST back to 02:00 CET at 01:00 UTC): local 02:30–02:59 happens twice.
+    // Peak 02:30–03:00 local: 00:30–01:00 UTC and again 01:30–02:00 UTC. 00:00–02:00 UTC, 8 kWh evenly
+    // (4 kWh per hour): peak 1 h = 4 kWh × 0.50 = 2.00, off-peak 4 kWh × 0.20 = 0.80. Total 2.80.
+    name: 'time of day across a DST fall-back (the repeated half hour counts twice)',
+    tariff: tariff([
+      { price_components: [ENERGY(0.5)], restrictions: { start_time: '02:30', end_time: '03:00' } },
+      { price_components: [ENERGY(0.2)] },
+    ]),
+    usage: session('2026-10-25T00:00:00Z', [{ min: 120, kwh: 8 }], 'Europe/Amsterdam'),
+    total: [280, 0, 280],
+  },
+  {
     // Weekend rate. Friday 2026-11-27 23:30 → Saturday 00:30, 4 kWh: 2 × 0.40 = 0.80 on Friday, 2 × 0.20 = 0.40
     // on Saturday. Total 1.20.
     name: 'day of week',

@@ -67,21 +67,59 @@ function offsetAt(ms: number, timeZone: string): number {
   return asUtc - Math.floor(ms / 1000) * 1000;
 }
 
+/** Local (date, minute) as one comparable number. */
+function localKey(ms: number, timeZone: string): number {
+  const p = localParts(ms, timeZone);
+  const [y, m, d] = p.date.split('-').map(Number) as [number, number, number];
+  return Date.UTC(y, m - 1, d) / 60_000 + p.minuteOfDay;
+}
+
 /**
- * The instant a local date and minute of day happen. A local time skipped by a DST jump maps to the instant
- * after the gap; a repeated one to its first occurrence.
+ * Every instant at which the local clock shows a date and minute of day: usually one; two when a DST fall-back
+ * repeats the hour; and for a time skipped by a DST jump, the instant the clock jumps past it (when a restriction
+ * starting then takes effect).
  */
-export function localToInstant(date: string, minuteOfDay: number, timeZone: string): number {
+export function localInstants(date: string, minuteOfDay: number, timeZone: string): number[] {
   const [y, m, d] = date.split('-').map(Number) as [number, number, number];
   const wall = Date.UTC(y, m - 1, d, 0, minuteOfDay);
-  let guess = wall - offsetAt(wall, timeZone);
-  // Two refinements settle the offset on either side of a DST change.
-  guess = wall - offsetAt(guess, timeZone);
-  const second = wall - offsetAt(guess, timeZone);
-  if (second !== guess) guess = Math.max(second, guess);
-  const earlier = guess - 3_600_000;
-  if (wall - offsetAt(earlier, timeZone) === earlier) return earlier;
-  return guess;
+  const target = wall / 60_000;
+  const out = new Set<number>();
+  // Offsets are within ±14 h; the candidates are the wall time shifted by the offsets around it.
+  for (const probe of [wall - 86_400_000, wall, wall + 86_400_000]) {
+    const t = wall - offsetAt(probe, timeZone);
+    if (localKey(t, timeZone) === target) out.add(t);
+  }
+  if (out.size === 0) {
+    // Skipped by a jump: the first whole minute whose local time is past the target.
+    let t = wall - offsetAt(wall, timeZone) - 3 * 3_600_000;
+    t -= t % 60_000;
+    for (let i = 0; i < 6 * 60 && localKey(t, timeZone) < target; i++) t += 60_000;
+    out.add(t);
+  }
+  return [...out].sort((a, b) => a - b);
+}
+
+/** The first instant a local date and minute happen (see localInstants). */
+export function localToInstant(date: string, minuteOfDay: number, timeZone: string): number {
+  return localInstants(date, minuteOfDay, timeZone)[0]!;
+}
+
+/** Instants in [from, to) where the zone's UTC offset changes (DST), to the minute, scanning day by day. */
+export function offsetChanges(from: number, to: number, timeZone: string): number[] {
+  const out: number[] = [];
+  for (let a = from; a < to; a += 86_400_000) {
+    const b = Math.min(a + 86_400_000, to);
+    if (offsetAt(a, timeZone) === offsetAt(b, timeZone)) continue;
+    let lo = a;
+    let hi = b; // offset(lo) differs from offset(hi): find the first minute with offset(hi)
+    while (hi - lo > 60_000) {
+      const mid = lo + Math.floor((hi - lo) / 120_000) * 60_000;
+      if (offsetAt(mid, timeZone) === offsetAt(a, timeZone)) lo = mid;
+      else hi = mid;
+    }
+    out.push(hi);
+  }
+  return out;
 }
 
 /** The next local date after "YYYY-MM-DD". */

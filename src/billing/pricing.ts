@@ -19,7 +19,7 @@
 //    lines always add up to the total and excl. VAT + VAT = incl. VAT exactly. min_price / max_price add one
 //    adjustment line.
 import { allocate, currencyDigits, Dec, inMinor, toMinor } from './money.ts';
-import { hhmmToMinute, localParts, localToInstant, nextDate } from './local-time.ts';
+import { hhmmToMinute, localInstants, localParts, nextDate, offsetChanges } from './local-time.ts';
 import type { PinnedTariff, PriceComponent, TariffDimension, TariffElement, TariffRestrictions } from './tariff.ts';
 import { EnergyCurve, heldValue, type SessionUsage, type UsageState } from './usage.ts';
 
@@ -176,9 +176,11 @@ function boundaries(tariff: PinnedTariff, usage: SessionUsage, curve: EnergyCurv
   let date = localParts(start - 86_400_000, usage.timeZone).date;
   const lastDate = localParts(end, usage.timeZone).date;
   for (let guard = 0; guard < 400 && date <= lastDate; guard++) {
-    for (const minute of minutes) add(localToInstant(date, minute, usage.timeZone));
+    for (const minute of minutes) for (const t of localInstants(date, minute, usage.timeZone)) add(t);
     date = nextDate(date);
   }
+  // A DST change moves the local clock without a boundary of its own (a repeated hour): cut there too.
+  for (const t of offsetChanges(start - 86_400_000, end, usage.timeZone)) add(t);
   return [...cuts].sort((a, b) => a - b);
 }
 
