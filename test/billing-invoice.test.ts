@@ -188,6 +188,39 @@ for (const backend of BACKENDS) {
       assert.match(receipt, /Session fee 1 session x 0\.35: 0\.35 EUR excl\. VAT/);
     });
 
+    it('a session whose end was missed (crash) is priced at catch-up and its wallet hold captured', async () => {
+      const account = await billing().accounts.create({
+        kind: 'driver',
+        name: 'Crash test',
+        currency: 'EUR',
+        paymentMethod: 'wallet',
+      });
+      await billing().accounts.addToken(account.id, 'WALLET-3');
+      await server.app.sessions.upsertIdToken({ idToken: 'WALLET-3' });
+      await billing().wallet.topUp(account, 1000, 'cash');
+      await station.startTransaction(1, 'WALLET-3');
+      await billing().settled();
+      const tx = await db()
+        .selectFrom('transactions')
+        .select('id')
+        .where('id_token', '=', 'WALLET-3')
+        .executeTakeFirstOrThrow();
+      assert.equal((await billing().payments.get(tx.id))?.status, 'held');
+      billing().stop(); // the node goes away: nobody hears the end
+      await new Promise((r) => setTimeout(r, 200));
+      await station.stopTransaction(1, 'Local');
+      assert.equal(await billing().getCdr(tx.id), undefined);
+      assert.ok((await billing().catchUp()) >= 1);
+      const cdr = await billing().getCdr(tx.id);
+      assert.ok(cdr);
+      const payment = await billing().payments.get(tx.id);
+      assert.equal(payment?.status, 'captured');
+      assert.equal(Number(payment?.captured_amount), cdr.totalInclVat);
+      assert.equal(await billing().wallet.balance(account), 1000 - cdr.totalInclVat);
+      assert.deepEqual((await trialBalance(db())).unbalancedJournals, []);
+      await billing().start(server.app.events);
+    });
+
     it('invoice numbers are sequential without gaps across accounts', async () => {
       const other = await billing().accounts.create({ kind: 'fleet', name: 'Fleet BV', currency: 'EUR' });
       await billing().accounts.addToken(other.id, 'FLEET-CARD');
