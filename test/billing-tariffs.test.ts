@@ -128,6 +128,7 @@ for (const backend of BACKENDS) {
         /elements\[0\]\.price_components\[0\]\.step_size/,
       );
       await assert.rejects(store().create('bad', { currency: 'EURO', elements: flat(1).elements }), /currency/);
+      await assert.rejects(store().create('bad', { currency: 'XXY', elements: flat(1).elements }), /currency/);
     });
   });
 }

@@ -9,13 +9,16 @@ export const Dec = Decimal.clone({ precision: 50, rounding: Decimal.ROUND_HALF_U
 export type Dec = InstanceType<typeof Dec>;
 
 const digitsCache = new Map<string, number>();
+/** The ISO 4217 codes ICU knows (Intl.supportedValuesOf): 'EUR' yes, 'XXY' no. */
+const ISO_CURRENCIES = new Set(Intl.supportedValuesOf('currency'));
 
 /** ISO 4217 minor-unit digits of a currency (EUR 2, JPY 0, BHD 3), from the ICU data Node ships with. */
 export function currencyDigits(currency: string): number {
   const code = currency.toUpperCase();
   let digits = digitsCache.get(code);
   if (digits === undefined) {
-    if (!/^[A-Z]{3}$/.test(code)) throw new RangeError(`not an ISO 4217 currency code: ${currency}`);
+    if (!/^[A-Z]{3}$/.test(code) || !ISO_CURRENCIES.has(code))
+      throw new RangeError(`not an ISO 4217 currency code: ${currency}`);
     digits = new Intl.NumberFormat('en', { style: 'currency', currency: code }).resolvedOptions()
       .maximumFractionDigits as number;
     digitsCache.set(code, digits);
