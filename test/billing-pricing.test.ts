@@ -431,6 +431,24 @@ const cases: Case[] = [
     total: [432, 43, 475],
   },
   {
+    // Elements restricted to reservations price reservations, not charging: 10 kWh × 0.30 = 3.00.
+    name: 'reservation elements do not apply to a charging session',
+    tariff: tariff([
+      { price_components: [ENERGY(9.99)], restrictions: { reservation: 'RESERVATION' } },
+      { price_components: [ENERGY(0.3)] },
+    ]),
+    usage: session('2026-11-24T10:00:00Z', [{ min: 60, kwh: 10 }]),
+    total: [300, 0, 300],
+  },
+  {
+    // No element applies (all restricted to the night, session at noon): free, no lines, total 0.
+    name: 'no matching element: nothing to pay',
+    tariff: tariff([{ price_components: [ENERGY(0.3)], restrictions: { start_time: '22:00', end_time: '06:00' } }]),
+    usage: session('2026-11-24T12:00:00Z', [{ min: 60, kwh: 10 }]),
+    total: [0, 0, 0],
+    lines: [],
+  },
+  {
     // VAT omitted means no VAT; VAT 0 is 0 %: both give no VAT amount, but the line says which.
     name: 'no VAT given',
     tariff: tariff([{ price_components: [ENERGY(0.3)] }]),
