@@ -52,7 +52,11 @@ export interface OpenCpo {
 }
 
 export async function startOpenCpo(config: Config, log: Logger = createLogger(config.logLevel)): Promise<OpenCpo> {
-  const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+  const database = await openDatabase({
+    url: config.databaseUrl,
+    dataDir: config.dataDir,
+    onIdleError: (err) => log.warn({ err: err.message }, 'idle database connection lost; it will be replaced'),
+  });
   const metrics = new Metrics();
   const writer = new BatchWriter(database.db, {
     windowMs: config.batchWindowMs ?? (database.kind === 'pglite' ? 2 : 0),

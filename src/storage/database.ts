@@ -17,6 +17,8 @@ export interface DatabaseOptions {
   dataDir?: string;
   /** Connections in the PostgreSQL pool. */
   poolSize?: number;
+  /** Told when an idle pooled connection fails (it is replaced on next use). */
+  onIdleError?: (err: Error) => void;
 }
 
 export interface OpenDatabase {
@@ -36,6 +38,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<OpenDataba
   let describe: string;
   if (options.url) {
     const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10 });
+    // An idle pooled connection the server closes (restart, failover, a dropped database) is an 'error'
+    // event on the pool; unhandled it would crash the process. The pool replaces the connection on next use.
+    pool.on('error', (err) => options.onIdleError?.(err));
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     kind = 'postgres';
     describe = `postgres ${redactUrl(options.url)}`;
