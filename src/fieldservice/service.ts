@@ -50,6 +50,8 @@ export class FieldService {
   private closeEmail: (() => void) | undefined;
   private lastForecast = 0;
   private sweeping: Promise<void> | undefined;
+  private closed = false;
+  private readonly inflight = new Set<Promise<void>>();
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -69,9 +71,17 @@ export class FieldService {
 
   attach(bus: { subscribe(listener: (event: DomainEvent) => void | Promise<void>): () => void }): void {
     this.unsubscribe = bus.subscribe(async (event) => {
-      if (event.type === 'transaction.ended') await this.onSessionEnded(event.transactionId);
+      if (event.type !== 'transaction.ended' || this.closed) return;
+      const work = this.onSessionEnded(event.transactionId);
+      this.inflight.add(work);
+      try {
+        await work;
+      } finally {
+        this.inflight.delete(work);
+      }
     });
     this.sweepTimer = setInterval(() => {
+      if (this.closed) return;
       this.sweep().catch((err: Error) => this.options.onError?.(err));
     }, this.options.sweepMs ?? 30_000);
     this.sweepTimer.unref();
@@ -79,9 +89,11 @@ export class FieldService {
 
   /** Stops listening and waits for a sweep in progress, so nothing touches the database after close. */
   async close(): Promise<void> {
+    this.closed = true;
     this.unsubscribe?.();
     clearInterval(this.sweepTimer);
     await this.sweeping?.catch(() => undefined);
+    await Promise.allSettled([...this.inflight]);
     this.closeEmail?.();
   }
 

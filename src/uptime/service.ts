@@ -97,6 +97,7 @@ export class UptimeService {
   private sweepTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private closed = false;
+  private sweeping: Promise<void> | undefined;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -130,7 +131,12 @@ export class UptimeService {
     });
     const sweepMs = this.options.sweepMs ?? 30_000;
     this.sweepTimer = setInterval(() => {
-      this.sweep().catch((err: Error) => this.options.onError?.(err));
+      if (this.sweeping) return;
+      this.sweeping = this.sweep()
+        .catch((err: Error) => this.options.onError?.(err))
+        .finally(() => {
+          this.sweeping = undefined;
+        });
     }, sweepMs);
     this.sweepTimer.unref();
   }
@@ -139,6 +145,7 @@ export class UptimeService {
     this.closed = true;
     this.unsubscribe?.();
     clearInterval(this.sweepTimer);
+    await this.sweeping;
     await Promise.allSettled([...this.queues.values()]);
   }
 
