@@ -19,6 +19,7 @@ import { Outbox } from './storage/outbox.ts';
 import { UptimeService } from './uptime/service.ts';
 import { FieldService } from './fieldservice/service.ts';
 import { smtpOptionsFromEnv } from './fieldservice/email.ts';
+import { uptimeSettingsFromEnv } from './uptime/options.ts';
 import { registerUptimeRoutes } from './api/uptime-routes.ts';
 import { registerFieldServiceRoutes } from './api/fieldservice-routes.ts';
 // Billing (issue 4): tariffs, pricing, CDRs, accounts, invoices, payments.
@@ -115,14 +116,19 @@ export async function startOpenCpo(config: Config, log: Logger = createLogger(co
     onError: (err, m) =>
       log.warn({ err: err.message, channel: m.channel, deliveryId: m.deliveryId }, 'outbox delivery failed'),
   });
-  const uptime = new UptimeService(database.db, { onError: (err) => log.error({ err }, 'uptime sweep failed') });
+  const uptimeSettings = uptimeSettingsFromEnv(); // OPENCPO_OFFLINE_GRACE_S, _BOOT_LOOP_*, _FAILED_SESSION_COUNT…
+  const uptime = new UptimeService(database.db, {
+    ...uptimeSettings.uptime,
+    onError: (err) => log.error({ err }, 'uptime sweep failed'),
+  });
   const fieldService = new FieldService(database.db, outbox, uptime, {
     smtp: smtpOptionsFromEnv(),
+    reopenWindowMs: uptimeSettings.reopenWindowMs,
     onError: (err) => log.error({ err }, 'field-service sweep failed'),
   });
   uptime.attach(events);
   fieldService.attach(events);
-  registerUptimeRoutes(http, { db: database.db, uptime });
+  registerUptimeRoutes(http, { db: database.db, uptime, networkProvider: uptimeSettings.networkProvider });
   registerFieldServiceRoutes(http, { db: database.db, fieldService, commands });
   outbox.start();
   // ---- end of uptime and field service

@@ -9,6 +9,7 @@ import { openDatabase, type OpenDatabase } from '../src/storage/database.ts';
 import { UptimeService } from '../src/uptime/service.ts';
 import { analysePort, DEFAULT_TIMELINE_OPTIONS, type Evidence } from '../src/uptime/timeline.ts';
 import { closedIntervals, monthWindow, neviUptime, trailingTwelveMonths } from '../src/uptime/nevi.ts';
+import { uptimeSettingsFromEnv } from '../src/uptime/options.ts';
 
 const t = (iso: string) => new Date(iso).getTime();
 const near = (actual: number, expected: number, what: string) =>
@@ -131,6 +132,26 @@ describe('port timeline (pure)', () => {
     assert.ok(
       outages[2]!.evidence.some((e) => e.id === v201[0]!.ref.id),
       'the NotifyEvent is part of the evidence',
+    );
+  });
+
+  it('takes the grace period and loop thresholds from the environment, naming a bad variable', () => {
+    const settings = uptimeSettingsFromEnv({ OPENCPO_OFFLINE_GRACE_S: '60', OPENCPO_BOOT_LOOP_COUNT: '5' });
+    assert.equal(settings.uptime.timeline?.offlineGraceMs, 60_000);
+    assert.equal(settings.uptime.timeline?.bootLoopCount, 5);
+    assert.equal(settings.reopenWindowMs, 168 * 3600_000);
+    assert.throws(() => uptimeSettingsFromEnv({ OPENCPO_OFFLINE_GRACE_S: '-1' }), /OPENCPO_OFFLINE_GRACE_S/);
+    // With a one-minute grace, the four-minute drop that the default ignores is downtime.
+    const ev: Evidence[] = [
+      status('2025-01-01T00:00:00Z', 'available'),
+      { kind: 'connection', ref: ref('station_events'), at: t('2025-01-01T01:00:00Z'), connected: false },
+      { kind: 'connection', ref: ref('station_events'), at: t('2025-01-01T01:04:00Z'), connected: true },
+    ];
+    const strict = { ...DEFAULT_TIMELINE_OPTIONS, ...settings.uptime.timeline, now: options.now };
+    assert.equal(analysePort(ev, port, t('2025-01-01T00:00:00Z'), t('2025-01-02T00:00:00Z'), strict).outages.length, 1);
+    assert.equal(
+      analysePort(ev, port, t('2025-01-01T00:00:00Z'), t('2025-01-02T00:00:00Z'), options).outages.length,
+      0,
     );
   });
 
