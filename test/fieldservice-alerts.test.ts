@@ -99,6 +99,34 @@ for (const backend of BACKENDS) {
       await until('auto-resolution', async () => (await alertsOf('MAIL-1', 'faulted'))[0]?.status === 'resolved');
     });
 
+    it('a boot loop raises an alert per port but opens one work order for the charger', async () => {
+      const s = new SimulatedStation({
+        url: server.wsBase,
+        id: 'LOOPY-1',
+        protocol: 'ocpp2.0.1',
+        connectors: 2,
+        meterIntervalS: 0,
+        autoReconnect: false,
+      });
+      s.on('problem', () => undefined);
+      stations.push(s);
+      await s.connect();
+      await s.boot();
+      await s.reportAllStatuses(true);
+      await s.boot();
+      await s.boot();
+      const outages = await until('boot-loop outages on both ports', async () => {
+        const list = await server.app.uptime.listOutages({ stationId: 'LOOPY-1', open: true });
+        return list.length === 2 && list.every((o) => o.causeCode === 'BOOT_LOOP') ? list : undefined;
+      });
+      assert.deepEqual(outages.map((o) => o.evseId).sort(), [1, 2]);
+      await until('two alerts', async () => ((await alertsOf('LOOPY-1', 'boot-loop')).length === 2 ? true : undefined));
+      await server.app.fieldService.sweep();
+      const orders = await db().selectFrom('work_orders').selectAll().where('station_id', '=', 'LOOPY-1').execute();
+      assert.equal(orders.length, 1);
+      assert.equal(orders[0]!.cause_code, 'BOOT_LOOP');
+    });
+
     it('raises and resolves "meter not advancing while charging"', async () => {
       const S = 'METER-1';
       const now = Date.now();

@@ -33,6 +33,8 @@ const RULE_FOR_REASON: Record<string, AlertRuleKind> = {
   failed_sessions: 'no_energy',
 };
 
+const STATION_WIDE = new Set(['offline', 'boot_loop', 'station_faulted', 'station_unavailable']);
+
 export interface FieldServiceOptions {
   smtp?: SmtpOptions;
   reopenWindowMs?: number;
@@ -129,6 +131,13 @@ export class FieldService {
       });
       if (!created || !rule.autoWorkOrder || hasWorkOrder) continue;
       if ((await this.workOrders.openForPort(trx, outage.stationId, outage.evseId)).length > 0) continue;
+      // A charger-wide condition (offline, boot loop, connector 0 fault) is one job, not one per port.
+      if (
+        STATION_WIDE.has(outage.reason) &&
+        (await this.workOrders.openForStation(trx, outage.stationId, outage.causeCode))
+      ) {
+        continue;
+      }
       await this.workOrders.create(trx, {
         stationId: outage.stationId,
         evseId: outage.evseId,

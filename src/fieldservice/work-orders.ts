@@ -457,6 +457,18 @@ export class WorkOrderService {
       .execute();
   }
 
+  /** Whether the station already has an unresolved work order for this cause. */
+  async openForStation(trx: Executor, stationId: string, causeCode: string): Promise<boolean> {
+    const row = await trx
+      .selectFrom('work_orders')
+      .select('id')
+      .where('station_id', '=', stationId)
+      .where('cause_code', '=', causeCode)
+      .where('status', 'in', ['open', 'assigned', 'en_route', 'on_site'])
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
   private async locked(trx: Transaction<Database>, id: string) {
     if (!/^\d+$/.test(id)) throw new WorkOrderError('id', `no work order ${id}`, 404);
     const row = await trx.selectFrom('work_orders').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
