@@ -179,6 +179,13 @@ for (const backend of BACKENDS) {
       assert.equal(badPart.status, 400);
       assert.match(JSON.stringify(badPart.body), /quantity/);
 
+      // Alerts are routed per role: the faulted rule goes to operators, so a technician's routed list is empty.
+      assert.ok((await admin.get(`/api/v1/alerts?stationId=${S}`)).body.total >= 1);
+      assert.equal((await tech.get(`/api/v1/alerts?stationId=${S}&forMyRole=true`)).body.total, 0);
+      const unlock = await tech.post(`/api/v1/technician/work-orders/${wo.id}/commands/unlock`, {});
+      assert.equal(unlock.status, 200);
+      assert.equal(unlock.body.status, 'unlocked');
+
       const asset = await tech.get(`/api/v1/technician/work-orders/${wo.id}/asset`);
       assert.equal(asset.status, 200);
       assert.ok(asset.body.faults.some((f: any) => f.code === 'CX017'));

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type TProperties } from '@sinclair/typebox';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import { ApiError, notFound } from './errors.ts';
 import { authorize, principalOf } from './auth.ts';
@@ -183,6 +183,7 @@ export function registerFieldServiceRoutes(
           ...PageQuery,
           status: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('resolved')])),
           stationId: Type.Optional(StationId),
+          forMyRole: Type.Optional(Type.Boolean({ description: "only alerts routed to the caller's role" })),
         }),
         response: { 200: Page(Type.Unknown()), ...errorResponses() },
       },
@@ -193,6 +194,7 @@ export function registerFieldServiceRoutes(
       if (visible !== 'all') q = visible.length ? q.where('station_id', 'in', visible) : q.where((eb) => eb.val(false));
       if (req.query.status) q = q.where('status', '=', req.query.status);
       if (req.query.stationId) q = q.where('station_id', '=', req.query.stationId);
+      if (req.query.forMyRole) q = q.where(sql<boolean>`details -> 'routeRoles' ? ${principalOf(req).role}`);
       const total = await q.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
       const rows = await q.selectAll().orderBy('id', 'desc').limit(req.query.limit).offset(req.query.offset).execute();
       return {
