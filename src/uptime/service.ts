@@ -64,6 +64,12 @@ export interface UptimeOptions {
   lookbackMs?: number;
   /** How often stations with pending conditions (a disconnect within the grace, a boot loop) are re-checked. */
   sweepMs?: number;
+  /**
+   * How long a live re-derivation waits after the first event that asks for it, ms. Events of the same
+   * station in that window are covered by the one run (it reads everything stored when it starts), so a
+   * busy charger costs one re-derivation per window instead of one per message.
+   */
+  liveDelayMs?: number;
   onError?: (err: Error) => void;
 }
 
@@ -98,6 +104,7 @@ export class UptimeService {
   private unsubscribe: (() => void) | undefined;
   private closed = false;
   private sweeping: Promise<void> | undefined;
+  private readonly liveTimers = new Map<string, NodeJS.Timeout>();
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -118,15 +125,15 @@ export class UptimeService {
         case 'connector.status':
           // A repeated status without an error code changes nothing.
           if (event.previous === event.status && !event.errorCode && !event.vendorErrorCode) return;
-          await this.syncStation(event.stationId);
+          this.syncSoon(event.stationId);
           return;
         case 'station.event':
           if (!['fault', 'connection', 'boot'].includes(event.event.kind)) return;
-          await this.syncStation(event.stationId);
+          this.syncSoon(event.stationId);
           return;
         case 'station.booted':
         case 'transaction.ended':
-          await this.syncStation(event.stationId);
+          this.syncSoon(event.stationId);
       }
     });
     const sweepMs = this.options.sweepMs ?? 30_000;
@@ -141,8 +148,20 @@ export class UptimeService {
     this.sweepTimer.unref();
   }
 
+  /** A live re-derivation of the station after `liveDelayMs`, one per station per window. */
+  private syncSoon(stationId: string): void {
+    if (this.closed || this.liveTimers.has(stationId)) return;
+    const timer = setTimeout(() => {
+      this.liveTimers.delete(stationId);
+      this.syncStation(stationId).catch((err: Error) => this.options.onError?.(err));
+    }, this.options.liveDelayMs ?? 1000);
+    this.liveTimers.set(stationId, timer);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    for (const timer of this.liveTimers.values()) clearTimeout(timer);
+    this.liveTimers.clear();
     this.unsubscribe?.();
     clearInterval(this.sweepTimer);
     await this.sweeping;
