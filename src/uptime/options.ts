@@ -21,7 +21,7 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number
 export function uptimeSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): UptimeSettings {
   return {
     uptime: {
-      liveDelayMs: int(env, 'OPENCPO_UPTIME_LIVE_DELAY_MS', 1000, 0, 600_000),
+      liveDelayMs: int(env, 'OPENCPO_UPTIME_LIVE_DELAY_MS', 3000, 0, 600_000),
       timeline: {
         offlineGraceMs: int(env, 'OPENCPO_OFFLINE_GRACE_S', 300, 0, 86_400) * 1000,
         bootLoopCount: int(env, 'OPENCPO_BOOT_LOOP_COUNT', 3, 2, 100),

@@ -65,7 +65,7 @@ export interface UptimeOptions {
   /** How often stations with pending conditions (a disconnect within the grace, a boot loop) are re-checked. */
   sweepMs?: number;
   /**
-   * How long a live re-derivation waits after the first event that asks for it, ms. Events of the same
+   * How long a live re-derivation waits after the first event that asks for it, ms (default 3000). Events of the same
    * station in that window are covered by the one run (it reads everything stored when it starts), so a
    * busy charger costs one re-derivation per window instead of one per message.
    */
