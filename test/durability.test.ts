@@ -3,51 +3,13 @@
 // and on PostgreSQL.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { BACKENDS, freshPostgresDatabase } from './support/backends.ts';
+import { exited, freePort, startServe } from './support/serve-process.ts';
 import { openRaw, type RawCharger } from './support/raw-charger.ts';
 import { openDatabase } from '../src/storage/database.ts';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function startServe(port: number, storage: { data?: string; databaseUrl?: string }): Promise<ChildProcess> {
-  const args = ['bin/opencpo.js', 'serve', '--port', String(port), '--host', '127.0.0.1', '--accept-unknown-stations'];
-  if (storage.data) args.push('--data', storage.data);
-  // The child is a server, not a test: it must not inherit the test runner's context.
-  const { NODE_TEST_CONTEXT: _context, ...inherited } = process.env;
-  const env = { ...inherited, LOG_LEVEL: 'warn', DATABASE_URL: storage.databaseUrl ?? '' };
-  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'inherit'] });
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/health`);
-      if (res.ok) return child;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  child.kill('SIGKILL');
-  throw new Error('server did not become healthy');
-}
-
-// A child killed by a signal has signalCode set and exitCode null.
-const exited = (child: ChildProcess) =>
-  new Promise<void>((resolve) =>
-    child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve()),
-  );
 
 for (const backend of BACKENDS) {
   describe(`restart after SIGKILL on ${backend}`, () => {
