@@ -8,7 +8,8 @@ import { BACKENDS, startTestServer, type TestServer } from './support/backends.t
 import { apiClient } from './support/api-client.ts';
 import { openSse } from './support/sse.ts';
 import { openRaw } from './support/raw-charger.ts';
-import { SimulatedStation } from '../src/simulator/station.ts';
+import type { SimulatedStation } from '../src/simulator/station.ts';
+import { bootedStation } from './support/stations.ts';
 import type { OcppProtocol } from '../src/ocpp/rpc/protocols.ts';
 
 const CALL_TIMEOUT_MS = 1500;
@@ -31,19 +32,8 @@ for (const backend of BACKENDS) {
     const stations: SimulatedStation[] = [];
 
     const simulated = async (id: string, protocol: OcppProtocol) => {
-      const s = new SimulatedStation({
-        url: server.wsBase,
-        id,
-        protocol,
-        meterIntervalS: 0,
-        secondMs: 1,
-        autoReconnect: false,
-      });
-      s.on('problem', () => undefined);
+      const s = await bootedStation(server.wsBase, id, protocol);
       stations.push(s);
-      await s.connect();
-      await s.boot();
-      await s.reportAllStatuses(true);
       return s;
     };
 
@@ -217,19 +207,11 @@ for (const backend of BACKENDS) {
       const mallStream = await openSse(`${server.url}/api/v1/events`, keyed.body.key);
       const adminStream = await openSse(`${server.url}/api/v1/events`, adminKey);
       try {
-        const mallCharger = new SimulatedStation({
-          url: server.wsBase,
-          id: 'MALL-1',
-          protocol: 'ocpp2.0.1',
+        const mallCharger = await bootedStation(server.wsBase, 'MALL-1', 'ocpp2.0.1', {
           password: 'mall-station-secret-1',
-          meterIntervalS: 0,
-          autoReconnect: false,
+          secondMs: 1000,
         });
-        mallCharger.on('problem', () => undefined);
         stations.push(mallCharger);
-        await mallCharger.connect();
-        await mallCharger.boot();
-        await mallCharger.reportAllStatuses(true);
         await simulated('HOTEL-1', 'ocpp1.6');
         await until('both stations in the admin stream', async () => {
           const ids = new Set(adminStream.messages.map((m) => m.data.stationId));

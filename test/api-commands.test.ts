@@ -4,7 +4,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { BACKENDS, startTestServer, type TestServer } from './support/backends.ts';
 import { apiClient } from './support/api-client.ts';
-import { SimulatedStation } from '../src/simulator/station.ts';
+import type { SimulatedStation } from '../src/simulator/station.ts';
+import { bootedStation } from './support/stations.ts';
 
 for (const backend of BACKENDS) {
   describe(`remote commands and id tokens on ${backend}`, () => {
@@ -19,19 +20,7 @@ for (const backend of BACKENDS) {
         ['CMD-16', 'ocpp1.6'],
         ['CMD-201', 'ocpp2.0.1'],
       ] as const) {
-        const s = new SimulatedStation({
-          url: server.wsBase,
-          id,
-          protocol,
-          meterIntervalS: 0,
-          secondMs: 1,
-          autoReconnect: false,
-        });
-        s.on('problem', () => undefined);
-        sims.push(s);
-        await s.connect();
-        await s.boot();
-        await s.reportAllStatuses(true);
+        sims.push(await bootedStation(server.wsBase, id, protocol));
       }
     });
     after(async () => {

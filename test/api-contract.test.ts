@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { BACKENDS, startTestServer, type TestServer } from './support/backends.ts';
-import { SimulatedStation } from '../src/simulator/station.ts';
+import type { SimulatedStation } from '../src/simulator/station.ts';
+import { bootedStation } from './support/stations.ts';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
@@ -140,19 +141,7 @@ for (const backend of BACKENDS) {
         ['CT-16', 'ocpp1.6'],
         ['CT-201', 'ocpp2.0.1'],
       ] as const) {
-        const s = new SimulatedStation({
-          url: server.wsBase,
-          id,
-          protocol,
-          meterIntervalS: 0,
-          secondMs: 1,
-          autoReconnect: false,
-        });
-        s.on('problem', () => undefined);
-        sims.push(s);
-        await s.connect();
-        await s.boot();
-        await s.reportAllStatuses(true);
+        sims.push(await bootedStation(server.wsBase, id, protocol));
       }
     });
     after(async () => {

@@ -6,7 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SMTPServer } from 'smtp-server';
 import { BACKENDS, startTestServer, type TestServer } from './support/backends.ts';
-import { SimulatedStation } from '../src/simulator/station.ts';
+import type { SimulatedStation } from '../src/simulator/station.ts';
+import { bootedStation } from './support/stations.ts';
 
 const until = async <T>(what: string, check: () => Promise<T | undefined | false>, ms = 10_000): Promise<T> => {
   const deadline = Date.now() + ms;
@@ -72,18 +73,8 @@ for (const backend of BACKENDS) {
     });
 
     it('e-mails a fault over SMTP from the outbox and de-duplicates the alert', async () => {
-      const s = new SimulatedStation({
-        url: server.wsBase,
-        id: 'MAIL-1',
-        protocol: 'ocpp1.6',
-        meterIntervalS: 0,
-        autoReconnect: false,
-      });
-      s.on('problem', () => undefined);
+      const s = await bootedStation(server.wsBase, 'MAIL-1', 'ocpp1.6', { secondMs: 1000 });
       stations.push(s);
-      await s.connect();
-      await s.boot();
-      await s.reportAllStatuses(true);
       await s.sendFault(1, 'CX004');
       const mail = await until('the alert e-mail', async () => mails.find((m) => m.raw.includes('MAIL-1')));
       assert.deepEqual(mail.to, ['ops@example.com']);
@@ -100,19 +91,8 @@ for (const backend of BACKENDS) {
     });
 
     it('a boot loop raises an alert per port but opens one work order for the charger', async () => {
-      const s = new SimulatedStation({
-        url: server.wsBase,
-        id: 'LOOPY-1',
-        protocol: 'ocpp2.0.1',
-        connectors: 2,
-        meterIntervalS: 0,
-        autoReconnect: false,
-      });
-      s.on('problem', () => undefined);
+      const s = await bootedStation(server.wsBase, 'LOOPY-1', 'ocpp2.0.1', { connectors: 2, secondMs: 1000 });
       stations.push(s);
-      await s.connect();
-      await s.boot();
-      await s.reportAllStatuses(true);
       await s.boot();
       await s.boot();
       const outages = await until('boot-loop outages on both ports', async () => {
