@@ -17,3 +17,21 @@ export function neutralStatus(status: unknown): string {
     .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
     .toLowerCase();
 }
+
+type DataTransferCommand = Extract<StationCommand, { name: 'dataTransfer' }>;
+
+/** DataTransfer is spelled the same in 1.6 and 2.0.1, both ways. */
+export function dataTransferCall(c: DataTransferCommand): OutboundCall {
+  return {
+    action: 'DataTransfer',
+    payload: {
+      vendorId: c.vendorId,
+      ...(c.messageId ? { messageId: c.messageId } : {}),
+      ...(c.data !== undefined ? { data: c.data } : {}),
+    },
+  };
+}
+
+export function dataTransferResult(r: any): CommandResult {
+  return { status: neutralStatus(r.status), ...(r.data !== undefined ? { data: { data: r.data } } : {}) };
+}

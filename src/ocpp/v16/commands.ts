@@ -1,6 +1,6 @@
 // Neutral commands → OCPP 1.6 CALLs, and 1.6 answers → neutral results.
 import type { LocalListEntry, StationCommand } from '../../stations/commands.ts';
-import { neutralStatus, type CommandTranslator } from '../command-translation.ts';
+import { dataTransferCall, dataTransferResult, neutralStatus, type CommandTranslator } from '../command-translation.ts';
 
 // Request ids (GetLog requestId) only need to be unique for a while per charger.
 let requestCounter = Math.floor(Date.now() / 1000) % 1_000_000;
@@ -60,14 +60,7 @@ export const v16Commands: CommandTranslator = {
       case 'clearCache':
         return { action: 'ClearCache', payload: {} };
       case 'dataTransfer':
-        return {
-          action: 'DataTransfer',
-          payload: {
-            vendorId: c.vendorId,
-            ...(c.messageId ? { messageId: c.messageId } : {}),
-            ...(c.data !== undefined ? { data: c.data } : {}),
-          },
-        };
+        return dataTransferCall(c);
       case 'sendLocalList':
         return {
           action: 'SendLocalList',
@@ -153,7 +146,7 @@ export const v16Commands: CommandTranslator = {
           },
         };
       case 'dataTransfer':
-        return { status: neutralStatus(r.status), ...(r.data !== undefined ? { data: { data: r.data } } : {}) };
+        return dataTransferResult(r);
       case 'getLocalListVersion':
         return { status: 'accepted', data: { version: r.listVersion } };
       case 'updateFirmware':

@@ -1,6 +1,6 @@
 // Neutral commands → OCPP 2.0.1 CALLs, and 2.0.1 answers → neutral results.
 import type { LocalListEntry, SettingRef, StationCommand } from '../../stations/commands.ts';
-import { neutralStatus, type CommandTranslator } from '../command-translation.ts';
+import { dataTransferCall, dataTransferResult, neutralStatus, type CommandTranslator } from '../command-translation.ts';
 
 /** 2.0.1 addresses a setting by component and variable; a bare key is a variable of the station itself. */
 function componentVariable(s: SettingRef) {
@@ -87,14 +87,7 @@ export const v201Commands: CommandTranslator = {
       case 'clearCache':
         return { action: 'ClearCache', payload: {} };
       case 'dataTransfer':
-        return {
-          action: 'DataTransfer',
-          payload: {
-            vendorId: c.vendorId,
-            ...(c.messageId ? { messageId: c.messageId } : {}),
-            ...(c.data !== undefined ? { data: c.data } : {}),
-          },
-        };
+        return dataTransferCall(c);
       case 'sendLocalList':
         return {
           action: 'SendLocalList',
@@ -192,7 +185,7 @@ export const v201Commands: CommandTranslator = {
         return { status: all ? 'accepted' : 'rejected', data: { settings: results } };
       }
       case 'dataTransfer':
-        return { status: neutralStatus(r.status), ...(r.data !== undefined ? { data: { data: r.data } } : {}) };
+        return dataTransferResult(r);
       case 'getLocalListVersion':
         return { status: 'accepted', data: { version: r.versionNumber } };
       case 'getDiagnostics':
