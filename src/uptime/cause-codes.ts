@@ -45,41 +45,41 @@ export const EXCLUSION_REASON_NAMES: Record<string, ExclusionReason> = {
 export const CHARGEX_VENDOR_ID = 'https://chargex.inl.gov';
 
 const MREC: CauseCode[] = [
-  mrec('CX001', 'ConnectorLockFailure', 'lock/unlock failure on the vehicle side', 'ev', 2),
-  mrec('CX002', 'GroundFailure', 'GFCI/RCD tripped', 'oem'),
-  mrec('CX003', 'HighTemperature', 'internal over-temperature derating power', 'oem'),
-  mrec('CX004', 'OverCurrentFailure', 'over-current protection tripped', 'oem'),
-  mrec('CX005', 'OverVoltage', 'voltage to vehicle too high', 'oem'),
-  mrec('CX006', 'UnderVoltage', 'voltage to vehicle too low', 'site_utility', 1),
-  mrec('CX008', 'EmergencyStop', 'emergency stop pressed', 'driver'),
-  mrec('CX009', 'AuthorizationTimeout', 'plugged in, not authorized before timeout', 'driver'),
-  mrec('CX010', 'InvalidVehicleMode', 'vehicle in a mode invalid for charging', 'ev', 2),
-  mrec('CX011', 'CableCheckFault', 'DC cable check (isolation test) failed', 'oem'),
-  mrec('CX014', 'PilotFault', 'control-pilot voltage out of range', 'oem'),
-  mrec('CX015', 'PowerLoss', 'no mains input', 'site_utility', 1),
-  mrec('CX017', 'EVSEContactorFault', 'EVSE contactor fails to open/close', 'oem'),
-  mrec('CX018', 'CableOverTempDerate', 'cable/connector hot, reduced power', 'oem'),
-  mrec('CX019', 'CableOverTempStop', 'cable/connector hot, session stopped', 'oem'),
-  mrec('CX020', 'PartialInsertion', 'connector not fully inserted', 'driver'),
-  mrec('CX022', 'ResistanceFault', 'isolation resistance fault', 'oem'),
-  mrec('CX023', 'ProximityFault', 'proximity voltage out of range', 'oem'),
-  mrec('CX024', 'ConnectorVoltageHigh', 'output voltage present before start or after end', 'oem'),
-  mrec('CX025', 'BrokenLatch', 'connector latch broken', 'cpo'),
-  mrec('CX026', 'CutCable', 'output cable severed', 'cpo', 4),
+  cause('CX001', 'ConnectorLockFailure', 'lock/unlock failure on the vehicle side', 'ev', 2),
+  cause('CX002', 'GroundFailure', 'GFCI/RCD tripped', 'oem'),
+  cause('CX003', 'HighTemperature', 'internal over-temperature derating power', 'oem'),
+  cause('CX004', 'OverCurrentFailure', 'over-current protection tripped', 'oem'),
+  cause('CX005', 'OverVoltage', 'voltage to vehicle too high', 'oem'),
+  cause('CX006', 'UnderVoltage', 'voltage to vehicle too low', 'site_utility', 1),
+  cause('CX008', 'EmergencyStop', 'emergency stop pressed', 'driver'),
+  cause('CX009', 'AuthorizationTimeout', 'plugged in, not authorized before timeout', 'driver'),
+  cause('CX010', 'InvalidVehicleMode', 'vehicle in a mode invalid for charging', 'ev', 2),
+  cause('CX011', 'CableCheckFault', 'DC cable check (isolation test) failed', 'oem'),
+  cause('CX014', 'PilotFault', 'control-pilot voltage out of range', 'oem'),
+  cause('CX015', 'PowerLoss', 'no mains input', 'site_utility', 1),
+  cause('CX017', 'EVSEContactorFault', 'EVSE contactor fails to open/close', 'oem'),
+  cause('CX018', 'CableOverTempDerate', 'cable/connector hot, reduced power', 'oem'),
+  cause('CX019', 'CableOverTempStop', 'cable/connector hot, session stopped', 'oem'),
+  cause('CX020', 'PartialInsertion', 'connector not fully inserted', 'driver'),
+  cause('CX022', 'ResistanceFault', 'isolation resistance fault', 'oem'),
+  cause('CX023', 'ProximityFault', 'proximity voltage out of range', 'oem'),
+  cause('CX024', 'ConnectorVoltageHigh', 'output voltage present before start or after end', 'oem'),
+  cause('CX025', 'BrokenLatch', 'connector latch broken', 'cpo'),
+  cause('CX026', 'CutCable', 'output cable severed', 'cpo', 4),
 ];
 
 /** Causes OpenCPO derives when the charger sent no MREC code. */
 const DERIVED: CauseCode[] = [
-  derived('OFFLINE', 'ChargerOffline', 'charger not connected to the CSMS beyond the grace period', 'network'),
-  derived('BOOT_LOOP', 'BootLoop', 'charger rebooting repeatedly', 'oem'),
-  derived('FAILED_SESSIONS', 'RepeatedFailedSessions', 'consecutive sessions delivered no energy', 'unknown'),
-  derived('UNAVAILABLE', 'Unavailable', 'port reported Unavailable outside any scheduled window', 'cpo'),
-  derived('FAULTED', 'FaultedUnspecified', 'port Faulted with no error code', 'unknown'),
-  derived('VANDALISM', 'Vandalism', 'damage by a third party', 'cpo', 4),
-  derived('UTILITY', 'UtilityInterruption', 'electric utility service interruption', 'site_utility', 1),
-  derived('VEHICLE', 'VehicleFault', 'the vehicle failed to charge', 'ev', 2),
-  derived('NATURAL_DISASTER', 'NaturalDisaster', 'natural disaster', 'site_utility', 5),
-  derived('MAINTENANCE', 'ScheduledMaintenance', 'scheduled maintenance', 'cpo', 3),
+  cause('OFFLINE', 'ChargerOffline', 'charger not connected to the CSMS beyond the grace period', 'network'),
+  cause('BOOT_LOOP', 'BootLoop', 'charger rebooting repeatedly', 'oem'),
+  cause('FAILED_SESSIONS', 'RepeatedFailedSessions', 'consecutive sessions delivered no energy', 'unknown'),
+  cause('UNAVAILABLE', 'Unavailable', 'port reported Unavailable outside any scheduled window', 'cpo'),
+  cause('FAULTED', 'FaultedUnspecified', 'port Faulted with no error code', 'unknown'),
+  cause('VANDALISM', 'Vandalism', 'damage by a third party', 'cpo', 4),
+  cause('UTILITY', 'UtilityInterruption', 'electric utility service interruption', 'site_utility', 1),
+  cause('VEHICLE', 'VehicleFault', 'the vehicle failed to charge', 'ev', 2),
+  cause('NATURAL_DISASTER', 'NaturalDisaster', 'natural disaster', 'site_utility', 5),
+  cause('MAINTENANCE', 'ScheduledMaintenance', 'scheduled maintenance', 'cpo', 3),
 ];
 
 /** OCPP 1.6 StatusNotification errorCodes: those with an exact MREC equivalent map to it (EVerest does the same). */
@@ -109,7 +109,7 @@ export const CAUSE_CODES: readonly CauseCode[] = [
   ...MREC,
   ...DERIVED,
   ...Object.entries(OCPP16_OTHER_PARTY).map(([error, party]) =>
-    derived(`OCPP:${error}`, error, `OCPP error code ${error}`, party),
+    cause(`OCPP:${error}`, error, `OCPP error code ${error}`, party),
   ),
 ];
 for (const c of CAUSE_CODES) BY_CODE.set(c.code, c);
@@ -122,8 +122,8 @@ export function isChargeXCode(code: string | null | undefined): code is string {
 export function causeFor(code: string): CauseCode {
   const known = BY_CODE.get(code);
   if (known) return known;
-  if (isChargeXCode(code)) return mrec(code, 'Unknown', `ChargeX code ${code}`, 'unknown');
-  return derived(code, code, code, 'unknown');
+  if (isChargeXCode(code)) return cause(code, 'Unknown', `ChargeX code ${code}`, 'unknown');
+  return cause(code, code, code, 'unknown');
 }
 
 /** The cause an OCPP error code implies when no MREC code came with it, or undefined for NoError/none. */
@@ -136,24 +136,8 @@ export function isKnownCause(code: string): boolean {
   return BY_CODE.has(code) || isChargeXCode(code);
 }
 
-function mrec(
-  code: string,
-  name: string,
-  description: string,
-  party: ResponsibleParty,
-  suggestedExclusion?: ExclusionReason,
-): CauseCode {
-  return {
-    code,
-    name,
-    description,
-    party,
-    partySource: 'opencpo',
-    ...(suggestedExclusion ? { suggestedExclusion } : {}),
-  };
-}
-
-function derived(
+/** One row of the cause table (ChargeX MREC codes and the ones we derive alike); parties are our reading. */
+function cause(
   code: string,
   name: string,
   description: string,
