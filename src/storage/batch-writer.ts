@@ -1,8 +1,10 @@
 // Group commit for hot data. Callers add rows and await durability; rows from many chargers arriving
-// within a few milliseconds are written together in one transaction of multi-row statements, which is
-// what makes PGlite and PostgreSQL keep up (one round-trip and one WAL flush for hundreds of messages).
+// within a few milliseconds are written together, which is what makes PGlite and PostgreSQL keep up (one
+// round-trip and one WAL flush for hundreds of messages). A flush is one statement whenever it fits: every
+// table's multi-row insert is a data-modifying CTE of a single `WITH ... SELECT 1`, which PostgreSQL runs
+// atomically without BEGIN/COMMIT round trips (each of which also waits its turn in a busy event loop).
 // A charger's message is answered only after the promise resolves, so nothing acknowledged is lost.
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Compilable, type Kysely, type RawBuilder } from 'kysely';
 import type { Database } from './schema.ts';
 
 type TableName = keyof Database;
@@ -17,8 +19,11 @@ export interface StreamSpec {
   /** Within one batch keep one row per key (the last added, or the one `prefer` picks). */
   key?: (row: Record<string, unknown>) => string;
   prefer?: (current: Record<string, unknown>, incoming: Record<string, unknown>) => boolean;
-  /** Runs in the same transaction after this stream's rows are written. */
-  after?: (trx: Transaction<Database>, rows: Record<string, unknown>[]) => Promise<void>;
+  /**
+   * A statement built from this stream's rows (not run) that is written atomically with them, in the same
+   * statement. It must not depend on seeing the rows themselves: sibling CTEs share one snapshot.
+   */
+  alsoWrite?: (rows: Record<string, unknown>[]) => RawBuilder<unknown> | undefined;
 }
 
 interface Stream {
@@ -47,6 +52,14 @@ export interface BatchWriterOptions {
 }
 
 const CHUNK = 500;
+/** PostgreSQL allows 65,535 parameters per statement; a flush above this budget is split, in one transaction. */
+const PARAMETER_BUDGET = 30_000;
+
+/** One part of a flush: a data-modifying statement and roughly how many parameters it binds. */
+interface Part {
+  statement: Compilable<unknown> | RawBuilder<unknown>;
+  parameters: number;
+}
 
 const byKey = ([a]: [string, unknown], [b]: [string, unknown]) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -130,15 +143,7 @@ export class BatchWriter {
     const started = performance.now();
     const run = (async () => {
       try {
-        await this.db.transaction().execute(async (trx) => {
-          for (const { stream, rows } of batches) {
-            if (rows.length === 0) continue;
-            for (let i = 0; i < rows.length; i += CHUNK) {
-              await this.insert(trx, stream, rows.slice(i, i + CHUNK));
-            }
-            if (stream.spec.after) await stream.spec.after(trx, rows);
-          }
-        });
+        await this.writeParts(this.partsOf(batches));
         this.options.onFlush?.(total, performance.now() - started);
         for (const w of waiters) w.resolve();
       } catch (err) {
@@ -163,9 +168,48 @@ export class BatchWriter {
     }
   }
 
-  private async insert(trx: Transaction<Database>, stream: Stream, rows: Record<string, unknown>[]): Promise<void> {
+  private partsOf(batches: { stream: Stream; rows: Record<string, unknown>[] }[]): Part[] {
+    const parts: Part[] = [];
+    for (const { stream, rows } of batches) {
+      if (rows.length === 0) continue;
+      const columns = Object.keys(rows[0]!).length;
+      for (let i = 0; i < rows.length; i += CHUNK) {
+        const chunk = rows.slice(i, i + CHUNK);
+        parts.push({ statement: this.insert(stream, chunk), parameters: chunk.length * columns });
+      }
+      const extra = stream.spec.alsoWrite?.(rows);
+      if (extra) parts.push({ statement: extra, parameters: rows.length * columns });
+    }
+    return parts;
+  }
+
+  /** One statement when the parts fit in its parameter budget; otherwise several in one transaction. */
+  private async writeParts(parts: Part[]): Promise<void> {
+    const statements: Part[][] = [];
+    let current: Part[] = [];
+    let parameters = 0;
+    for (const part of parts) {
+      if (current.length && parameters + part.parameters > PARAMETER_BUDGET) {
+        statements.push(current);
+        current = [];
+        parameters = 0;
+      }
+      current.push(part);
+      parameters += part.parameters;
+    }
+    if (current.length) statements.push(current);
+    if (statements.length === 1)
+      return combined(statements[0]!)
+        .execute(this.db)
+        .then(() => undefined);
+    await this.db.transaction().execute(async (trx) => {
+      for (const statement of statements) await combined(statement).execute(trx);
+    });
+  }
+
+  private insert(stream: Stream, rows: Record<string, unknown>[]): Compilable<unknown> {
     const { conflict, update, updateWhere } = stream.spec;
-    let query = trx.insertInto(stream.table).values(rows as any);
+    let query = this.db.insertInto(stream.table).values(rows as any);
     if (conflict) {
       query = query.onConflict((oc) => {
         const target = oc.columns(conflict as any);
@@ -176,7 +220,7 @@ export class BatchWriter {
         return updateWhere ? upd.where(() => updateWhere as any) : upd;
       });
     }
-    await query.execute();
+    return query;
   }
 
   /** Flushes what is queued and refuses new rows. */
@@ -184,4 +228,14 @@ export class BatchWriter {
     await this.flush();
     this.closed = true;
   }
+}
+
+/**
+ * Several data-modifying statements as one: each a CTE of `WITH ... SELECT 1`. PostgreSQL runs every one of them
+ * to completion, atomically, whether or not the outer query reads it (foreign keys between them are checked at
+ * the end of the statement, so a parent and its child rows may share one).
+ */
+function combined(parts: Part[]): RawBuilder<unknown> {
+  if (parts.length === 1) return sql`${parts[0]!.statement}`;
+  return sql`WITH ${sql.join(parts.map((p, i) => sql`${sql.id(`w${i}`)} AS (${p.statement})`))} SELECT 1`;
 }
