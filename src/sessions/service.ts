@@ -1,7 +1,7 @@
 // The sessions domain: authorization against the id-token table, transactions from either OCPP version
 // (one id each, duplicates and offline replays stored once and in order), and meter samples.
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import type { BatchWriter } from '../storage/batch-writer.ts';
 import type { StationsService } from '../stations/service.ts';
@@ -10,6 +10,7 @@ import { ENERGY_REGISTER } from './meter.ts';
 import type { EventBus } from '../events/bus.ts';
 import type {
   AuthorizationResult,
+  AuthorizeOptions,
   ChargingState,
   IdTokenRef,
   MeterSample,
@@ -58,8 +59,11 @@ const TOKEN_CACHE_MS = 30_000;
 const TOKEN_CACHE_MAX = 100_000;
 
 export class SessionsService {
-  /** (station, charger transaction id) → our id, so hot meter-value messages need no lookup. */
-  private readonly idCache = new Map<string, string>();
+  /**
+   * (station, charger transaction id) → our id and port, for running transactions: hot meter-value messages
+   * and later events of a transaction then need no lookup.
+   */
+  private readonly idCache = new Map<string, TransactionRef>();
   /** id token → its row (or null: unknown), so Authorize and transaction starts need no query each. */
   private readonly tokenCache = new Map<string, { row: TokenRow | null; at: number }>();
 
@@ -72,8 +76,8 @@ export class SessionsService {
     private readonly bus?: EventBus,
   ) {
     writer.define('meter_samples', {
-      // Keep the transaction's energy up to date in the same commit as its samples.
-      after: (trx, rows) => updateEnergyFromSamples(trx, rows),
+      // Keep the transaction's energy up to date in the same statement as its samples.
+      alsoWrite: (rows) => energyFromSamples(rows),
     });
   }
 
@@ -117,7 +121,7 @@ export class SessionsService {
     this.personalMessage = provider;
   }
 
-  async authorize(stationId: string, token: IdTokenRef): Promise<AuthorizationResult> {
+  async authorize(stationId: string, token: IdTokenRef, options: AuthorizeOptions = {}): Promise<AuthorizationResult> {
     const row = await this.tokenRow(token.idToken);
     if (!row) return { status: 'unknown' };
     const result: AuthorizationResult = { status: row.status as AuthorizationResult['status'] };
@@ -126,7 +130,7 @@ export class SessionsService {
       result.expiresAt = row.expires_at;
       if (row.expires_at.getTime() <= Date.now() && result.status === 'accepted') result.status = 'expired';
     }
-    if (result.status === 'accepted' && this.personalMessage) {
+    if (result.status === 'accepted' && options.personalMessage && this.personalMessage) {
       // A message is a courtesy: failing to build one never refuses or delays a token beyond the lookup.
       const message = await this.personalMessage(stationId, token).catch(() => undefined);
       if (message) result.personalMessage = message;
@@ -134,43 +138,39 @@ export class SessionsService {
     return result;
   }
 
-  /** Applies one transaction event from either version. Replays are recognised and not applied twice. */
+  /**
+   * Applies one transaction event from either version. Replays are recognised and not applied twice. Each event
+   * is one atomic statement when the transaction is new or known to this process (the common case), at most three
+   * otherwise: no BEGIN/COMMIT round trips, each of which would wait its turn in a busy event loop.
+   */
   async transactionEvent(stationId: string, input: TransactionEventInput): Promise<TransactionEventResult> {
-    const idTokenInfo = input.idToken ? await this.authorize(stationId, input.idToken) : undefined;
+    const idTokenInfo = input.idToken
+      ? await this.authorize(stationId, input.idToken, { personalMessage: input.personalMessage })
+      : undefined;
     const now = new Date();
-    const result = await this.db.transaction().execute(async (trx) => {
-      const tx = await this.findOrCreate(trx, stationId, input);
-      const seqNo =
-        input.seqNo ?? (input.eventType === 'started' ? FIRST_SEQ : input.eventType === 'ended' ? LAST_SEQ : undefined);
-      if (seqNo !== undefined) {
-        const logged = await trx
-          .insertInto('transaction_events')
-          .values({
-            transaction_id: tx.id,
-            seq_no: seqNo,
-            event_type: input.eventType,
-            trigger_reason: input.triggerReason ?? null,
-            charging_state: input.chargingState ?? null,
-            offline: input.offline ?? false,
-            occurred_at: input.timestamp,
-            received_at: now,
-            payload: JSON.stringify(input.payload),
-          })
-          .onConflict((oc) => oc.columns(['transaction_id', 'seq_no']).doNothing())
-          .returning('seq_no')
-          .executeTakeFirst();
-        if (!logged) return { ...tx, duplicate: true };
+    const seqNo =
+      input.seqNo ?? (input.eventType === 'started' ? FIRST_SEQ : input.eventType === 'ended' ? LAST_SEQ : undefined);
+    const event = { input, idTokenInfo, seqNo, now };
+    const known =
+      input.chargerTransactionId !== undefined
+        ? this.idCache.get(cacheKeyOf(stationId, input.chargerTransactionId))
+        : undefined;
+    let result: TransactionRef & { duplicate: boolean };
+    if (known) {
+      result = { ...known, duplicate: !(await this.applyToExisting(stationId, known, event)) };
+    } else {
+      const created = await this.createWithEvent(stationId, event);
+      if (created) {
+        result = { ...created, duplicate: false };
+      } else {
+        const existing = await this.findExisting(stationId, input);
+        result = { ...existing, duplicate: !(await this.applyToExisting(stationId, existing, event)) };
       }
-      // Events of a known transaction may omit the port (2.0.1 updates, 1.6 stop): use the transaction's.
-      const samples = samplesOf(stationId, tx, input, now);
-      await this.apply(trx, tx.id, input, idTokenInfo, seqNo, registerExtremes(samples).get(tx.id));
-      if (samples.length) await trx.insertInto('meter_samples').values(samples).execute();
-      return { ...tx, duplicate: false };
-    });
-    // Keep the id of running transactions at hand; an ended one rarely gets more meter values.
-    const cacheKey = `${stationId}\u0000${result.chargerTransactionId}`;
+    }
+    // Keep running transactions at hand; an ended one rarely gets more meter values.
+    const cacheKey = cacheKeyOf(stationId, result.chargerTransactionId);
     if (input.eventType === 'ended') this.idCache.delete(cacheKey);
-    else this.idCache.set(cacheKey, result.id);
+    else if (!known) this.idCache.set(cacheKey, refOf(result));
     if (!result.duplicate) {
       this.bus?.publish({
         type: `transaction.${input.eventType}`,
@@ -219,16 +219,18 @@ export class SessionsService {
   }
 
   async resolveId(stationId: string, chargerTransactionId: string): Promise<string | undefined> {
-    const key = `${stationId}\u0000${chargerTransactionId}`;
+    const key = cacheKeyOf(stationId, chargerTransactionId);
     const cached = this.idCache.get(key);
-    if (cached) return cached;
+    if (cached) return cached.id;
     const row = await this.db
       .selectFrom('transactions')
-      .select('id')
+      .select(['id', 'evse_id', 'connector_id', 'status'])
       .where('station_id', '=', stationId)
       .where('charger_transaction_id', '=', chargerTransactionId)
       .executeTakeFirst();
-    if (row) this.idCache.set(key, row.id);
+    if (row?.status === 'active') {
+      this.idCache.set(key, { id: row.id, chargerTransactionId, evseId: row.evse_id, connectorId: row.connector_id });
+    }
     return row?.id;
   }
 
@@ -242,116 +244,231 @@ export class SessionsService {
     return row ? { stationId: row.station_id, chargerTransactionId: row.charger_transaction_id } : undefined;
   }
 
-  private async findOrCreate(
-    trx: Transaction<Database>,
-    stationId: string,
-    input: TransactionEventInput,
-  ): Promise<TransactionRef> {
-    if (input.chargerTransactionId !== undefined) {
-      const id = randomUUID();
-      const inserted = await trx
-        .insertInto('transactions')
-        .values(newTransaction(id, stationId, input, input.chargerTransactionId, null))
-        .onConflict((oc) => oc.columns(['station_id', 'charger_transaction_id']).doNothing())
-        .returning('id')
-        .executeTakeFirst();
-      if (inserted) {
-        return {
-          id,
-          chargerTransactionId: input.chargerTransactionId,
-          evseId: input.evseId,
-          connectorId: input.connectorId,
-        };
-      }
-      const existing = await trx
-        .selectFrom('transactions')
-        .select(['id', 'evse_id', 'connector_id'])
-        .where('station_id', '=', stationId)
-        .where('charger_transaction_id', '=', input.chargerTransactionId)
-        .executeTakeFirstOrThrow();
-      return {
-        id: existing.id,
-        chargerTransactionId: input.chargerTransactionId,
-        evseId: existing.evse_id,
-        connectorId: existing.connector_id,
-      };
-    }
-    // The CSMS assigns the charger's id (1.6). A repeated start (same port, token, time and meter) is the
-    // same transaction: it gets the same id back instead of a second transaction.
-    const startKey = [
-      input.evseId,
-      input.connectorId,
-      input.idToken?.idToken ?? '',
-      input.timestamp.toISOString(),
-      input.meterStartWh ?? '',
-    ].join('|');
+  /**
+   * A transaction first heard of: its row (as the event leaves it), the event in its log and the event's meter
+   * samples, in one statement. Undefined when the transaction exists already (a later event, or a replay).
+   */
+  private async createWithEvent(stationId: string, event: AppliedEvent): Promise<TransactionRef | undefined> {
+    const { input } = event;
     const id = randomUUID();
-    const inserted = await trx
-      .insertInto('transactions')
-      .values(
-        newTransaction(id, stationId, input, sql<string>`nextval('charger_transaction_id_seq')::text` as any, startKey),
-      )
-      .onConflict((oc) => oc.columns(['station_id', 'start_key']).where('start_key', 'is not', null).doNothing())
-      .returning(['id', 'charger_transaction_id'])
-      .executeTakeFirst();
+    let chargerTransactionId: string | RawBuilder<string>;
+    let startKey: string | null = null;
+    let conflict: RawBuilder<unknown>;
+    if (input.chargerTransactionId !== undefined) {
+      chargerTransactionId = input.chargerTransactionId;
+      conflict = sql`(station_id, charger_transaction_id)`;
+    } else {
+      // The CSMS assigns the charger's id (1.6). A repeated start (same port, token, time and meter) is the
+      // same transaction: it gets the same id back instead of a second transaction.
+      chargerTransactionId = sql<string>`nextval('charger_transaction_id_seq')::text`;
+      startKey = startKeyOf(input);
+      conflict = sql`(station_id, start_key) WHERE start_key IS NOT NULL`;
+    }
     const port = { evseId: input.evseId, connectorId: input.connectorId };
-    if (inserted) return { id: inserted.id, chargerTransactionId: inserted.charger_transaction_id, ...port };
-    const existing = await trx
-      .selectFrom('transactions')
-      .select(['id', 'charger_transaction_id'])
-      .where('station_id', '=', stationId)
-      .where('start_key', '=', startKey)
-      .executeTakeFirstOrThrow();
-    return { id: existing.id, chargerTransactionId: existing.charger_transaction_id, ...port };
+    const samples = samplesOf(stationId, { id, ...port }, input, event.now);
+    const row = {
+      ...newTransaction(id, stationId, input, chargerTransactionId as string, startKey),
+      // The event applied to an empty row: the same expressions as for an existing one, over NULLs.
+      ...changesOf(event, samples, emptyRow),
+    };
+    const columns = Object.keys(row);
+    const inserted = sql`INSERT INTO transactions (${sql.join(columns.map((c) => sql.id(c)))})
+      VALUES (${sql.join(columns.map((c) => (row as Record<string, unknown>)[c]))})
+      ON CONFLICT ${conflict} DO NOTHING RETURNING id, charger_transaction_id`;
+    const parts = [sql`created AS (${inserted})`];
+    const guard = sql`EXISTS (SELECT 1 FROM created)`;
+    if (event.seqNo !== undefined) parts.push(sql`logged AS (${eventInsert(id, event, guard)})`);
+    if (samples.length) parts.push(sql`sampled AS (${samplesInsert(samples, guard)})`);
+    const result = await sql<{ id: string; charger_transaction_id: string }>`WITH ${sql.join(parts)}
+      SELECT id, charger_transaction_id FROM created`.execute(this.db);
+    const created = result.rows[0];
+    return created ? { id: created.id, chargerTransactionId: created.charger_transaction_id, ...port } : undefined;
   }
 
-  private async apply(
-    trx: Transaction<Database>,
-    id: string,
-    input: TransactionEventInput,
-    idTokenInfo: AuthorizationResult | undefined,
-    seqNo: number | undefined,
-    energy: RegisterExtremes | undefined,
-  ): Promise<void> {
-    const ts = input.timestamp.toISOString();
-    // The energy readings this event carries are merged in the same statement as the rest.
-    const set: Record<string, unknown> = { updated_at: new Date(), ...(energy ? energyMergeOf(energy) : {}) };
-    if (input.idToken) {
-      if (input.eventType === 'ended') {
-        set.stopped_by_token = input.idToken.idToken;
-        set.id_token = sql`COALESCE(transactions.id_token, ${input.idToken.idToken})`;
-      } else {
-        set.id_token = input.idToken.idToken;
-        set.id_token_type = input.idToken.type;
-        set.auth_status = idTokenInfo?.status ?? null;
-      }
-    }
-    if (input.eventType === 'started') {
-      set.started_at = sql`LEAST(transactions.started_at, ${ts}::timestamptz)`;
-    } else {
-      // A transaction first heard of in an update (e.g. started offline, start lost) still gets a start time.
-      set.started_at = sql`COALESCE(transactions.started_at, ${ts}::timestamptz)`;
-    }
-    if (input.eventType === 'ended') {
-      set.status = 'ended';
-      set.stopped_at = ts;
-      set.stop_reason = input.stopReason ?? null;
-    }
-    // Only a newer event changes the charging state: replays arrive out of order.
-    if (input.chargingState && seqNo !== undefined) {
-      set.charging_state = sql`CASE WHEN transactions.last_seq_no IS NULL OR transactions.last_seq_no <= ${seqNo}
-        THEN ${input.chargingState} ELSE transactions.charging_state END`;
-    }
-    if (seqNo !== undefined) set.last_seq_no = sql`GREATEST(transactions.last_seq_no, ${seqNo})`;
-    if (input.offline) set.offline = true;
-    if (input.reservationId !== undefined) set.reservation_id = input.reservationId;
-    if (input.remoteStartId !== undefined) set.remote_start_id = input.remoteStartId;
-    await trx
-      .updateTable('transactions')
-      .set(set as any)
-      .where('id', '=', id)
-      .execute();
+  /** The stored transaction an event belongs to, when creating it found one. */
+  private async findExisting(stationId: string, input: TransactionEventInput): Promise<TransactionRef> {
+    let q = this.db
+      .selectFrom('transactions')
+      .select(['id', 'charger_transaction_id', 'evse_id', 'connector_id'])
+      .where('station_id', '=', stationId);
+    q =
+      input.chargerTransactionId !== undefined
+        ? q.where('charger_transaction_id', '=', input.chargerTransactionId)
+        : q.where('start_key', '=', startKeyOf(input));
+    const existing = await q.executeTakeFirstOrThrow();
+    return {
+      id: existing.id,
+      chargerTransactionId: existing.charger_transaction_id,
+      // Events of a known transaction may omit the port (2.0.1 updates, 1.6 stop): the transaction's counts.
+      evseId: existing.evse_id,
+      connectorId: existing.connector_id,
+    };
   }
+
+  /**
+   * An event of a stored transaction, in one statement: logged, applied to the row and its samples stored —
+   * or, when the log has it already (a replay), none of these. False for a replay.
+   */
+  private async applyToExisting(stationId: string, tx: TransactionRef, event: AppliedEvent): Promise<boolean> {
+    const samples = samplesOf(stationId, tx, event.input, event.now);
+    const set = { updated_at: event.now, ...changesOf(event, samples, currentRow) };
+    const assignments = sql.join(Object.entries(set).map(([column, value]) => sql`${sql.id(column)} = ${value}`));
+    const parts: RawBuilder<unknown>[] = [];
+    let guard: RawBuilder<unknown> = sql`TRUE`;
+    if (event.seqNo !== undefined) {
+      parts.push(sql`logged AS (${eventInsert(tx.id, event, undefined)} RETURNING seq_no)`);
+      guard = sql`EXISTS (SELECT 1 FROM logged)`;
+    }
+    parts.push(sql`applied AS (UPDATE transactions SET ${assignments} WHERE id = ${tx.id} AND ${guard} RETURNING id)`);
+    if (samples.length) parts.push(sql`sampled AS (${samplesInsert(samples, guard)})`);
+    const result = await sql<{ applied: number }>`WITH ${sql.join(parts)}
+      SELECT count(*)::int AS applied FROM applied`.execute(this.db);
+    return (result.rows[0]?.applied ?? 0) > 0;
+  }
+}
+
+interface AppliedEvent {
+  input: TransactionEventInput;
+  idTokenInfo: AuthorizationResult | undefined;
+  seqNo: number | undefined;
+  now: Date;
+}
+
+const cacheKeyOf = (stationId: string, chargerTransactionId: string) => `${stationId}\u0000${chargerTransactionId}`;
+
+const refOf = (r: TransactionRef): TransactionRef => ({
+  id: r.id,
+  chargerTransactionId: r.chargerTransactionId,
+  evseId: r.evseId,
+  connectorId: r.connectorId,
+});
+
+function startKeyOf(input: TransactionEventInput): string {
+  return [
+    input.evseId,
+    input.connectorId,
+    input.idToken?.idToken ?? '',
+    input.timestamp.toISOString(),
+    input.meterStartWh ?? '',
+  ].join('|');
+}
+
+/** The columns of the stored row that an event's changes read, with their types (for a typed NULL). */
+const READ_COLUMNS = {
+  id_token: 'text',
+  started_at: 'timestamptz',
+  charging_state: 'text',
+  last_seq_no: 'integer',
+  meter_start_at: 'timestamptz',
+  meter_start_wh: 'float8',
+  meter_stop_at: 'timestamptz',
+  meter_stop_wh: 'float8',
+} as const;
+type ReadColumn = keyof typeof READ_COLUMNS;
+type RowReader = (column: ReadColumn) => RawBuilder<unknown>;
+
+/** The stored row, inside `UPDATE transactions`. */
+const currentRow: RowReader = (column) => sql.ref(`transactions.${column}`);
+/** A row that does not exist yet: every column NULL. */
+const emptyRow: RowReader = (column) => sql.raw(`NULL::${READ_COLUMNS[column]}`);
+
+/**
+ * What an event changes in its transaction's row, as SQL expressions over the row's current values (`row`), so
+ * that replays in any order converge on the same row, and so that the same expressions give a new row's values.
+ */
+function changesOf(
+  event: AppliedEvent,
+  samples: Record<string, unknown>[],
+  row: RowReader,
+): Record<string, RawBuilder<unknown> | string | number | boolean | null | Date> {
+  const { input, idTokenInfo, seqNo } = event;
+  const ts = sql`${input.timestamp.toISOString()}::timestamptz`;
+  const set: Record<string, RawBuilder<unknown> | string | number | boolean | null | Date> = {};
+  // The energy readings this event carries are merged in the same statement as the rest.
+  const energy = registerExtremes(samples).values().next().value as RegisterExtremes | undefined;
+  if (energy) Object.assign(set, energyMergeOf(energy, row));
+  if (input.idToken) {
+    if (input.eventType === 'ended') {
+      set.stopped_by_token = input.idToken.idToken;
+      set.id_token = sql`COALESCE(${row('id_token')}, ${input.idToken.idToken})`;
+    } else {
+      set.id_token = input.idToken.idToken;
+      set.id_token_type = input.idToken.type;
+      set.auth_status = idTokenInfo?.status ?? null;
+    }
+  }
+  // A transaction first heard of in an update (e.g. started offline, start lost) still gets a start time.
+  set.started_at =
+    input.eventType === 'started'
+      ? sql`LEAST(${row('started_at')}, ${ts})`
+      : sql`COALESCE(${row('started_at')}, ${ts})`;
+  if (input.eventType === 'ended') {
+    set.status = 'ended';
+    set.stopped_at = sql`${ts}`;
+    set.stop_reason = input.stopReason ?? null;
+  }
+  // Only a newer event changes the charging state: replays arrive out of order.
+  if (input.chargingState && seqNo !== undefined) {
+    set.charging_state = sql`CASE WHEN ${row('last_seq_no')} IS NULL OR ${row('last_seq_no')} <= ${seqNo}::integer
+      THEN ${input.chargingState}::text ELSE ${row('charging_state')} END`;
+  }
+  if (seqNo !== undefined) set.last_seq_no = sql`GREATEST(${row('last_seq_no')}, ${seqNo}::integer)`;
+  if (input.offline) set.offline = true;
+  if (input.reservationId !== undefined) set.reservation_id = input.reservationId;
+  if (input.remoteStartId !== undefined) set.remote_start_id = input.remoteStartId;
+  return set;
+}
+
+/** The event's entry in its transaction's log; with a guard, only when the guard holds. */
+function eventInsert(transactionId: string, event: AppliedEvent, guard: RawBuilder<unknown> | undefined) {
+  const { input, seqNo, now } = event;
+  const values = sql.join([
+    sql`${transactionId}::text`,
+    sql`${seqNo}::integer`,
+    sql`${input.eventType}::text`,
+    sql`${input.triggerReason ?? null}::text`,
+    sql`${input.chargingState ?? null}::text`,
+    sql`${input.offline ?? false}::boolean`,
+    sql`${input.timestamp.toISOString()}::timestamptz`,
+    sql`${now.toISOString()}::timestamptz`,
+    sql`${JSON.stringify(input.payload)}::jsonb`,
+  ]);
+  const source = guard ? sql`SELECT ${values} WHERE ${guard}` : sql`VALUES (${values})`;
+  return sql`INSERT INTO transaction_events (transaction_id, seq_no, event_type, trigger_reason, charging_state,
+      offline, occurred_at, received_at, payload) ${source}
+    ON CONFLICT (transaction_id, seq_no) DO NOTHING`;
+}
+
+const SAMPLE_COLUMNS = [
+  ['station_id', 'text'],
+  ['evse_id', 'integer'],
+  ['connector_id', 'integer'],
+  ['transaction_id', 'text'],
+  ['sampled_at', 'timestamptz'],
+  ['measurand', 'text'],
+  ['phase', 'text'],
+  ['location', 'text'],
+  ['unit', 'text'],
+  ['value', 'float8'],
+  ['context', 'text'],
+  ['signed_data', 'text'],
+  ['received_at', 'timestamptz'],
+] as const;
+
+/** An event's meter samples, stored only when the guard holds (the event was not a replay). */
+function samplesInsert(samples: Record<string, unknown>[], guard: RawBuilder<unknown>) {
+  const rows = samples.map(
+    (r) =>
+      sql`(${sql.join(
+        SAMPLE_COLUMNS.map(([column, type]) => {
+          const value = r[column];
+          return sql`${value instanceof Date ? value.toISOString() : value}::${sql.raw(type)}`;
+        }),
+      )})`,
+  );
+  const columns = sql.join(SAMPLE_COLUMNS.map(([column]) => sql.id(column)));
+  return sql`INSERT INTO meter_samples (${columns})
+    SELECT * FROM (VALUES ${sql.join(rows)}) AS v(${columns}) WHERE ${guard}`;
 }
 
 function newTransaction(
@@ -415,7 +532,12 @@ function sampleRow(
 }
 
 /** The samples a transaction event carries, plus 1.6's meterStart/meterStop as register readings. */
-function samplesOf(stationId: string, tx: TransactionRef, input: TransactionEventInput, now: Date) {
+function samplesOf(
+  stationId: string,
+  tx: Pick<TransactionRef, 'id' | 'evseId' | 'connectorId'>,
+  input: TransactionEventInput,
+  now: Date,
+) {
   const samples: MeterSample[] = [...(input.meterValues ?? [])];
   if (input.meterStartWh !== undefined) {
     samples.push({
@@ -482,36 +604,38 @@ function energyMerge(
   firstWh: RawBuilder<unknown>,
   lastAt: RawBuilder<unknown>,
   lastWh: RawBuilder<unknown>,
+  row: RowReader = currentRow,
 ) {
-  const start = sql`CASE WHEN transactions.meter_start_at IS NULL OR ${firstAt} < transactions.meter_start_at
-    OR (${firstAt} = transactions.meter_start_at AND ${firstWh} < transactions.meter_start_wh)
-    THEN ${firstWh} ELSE transactions.meter_start_wh END`;
-  const stop = sql`CASE WHEN transactions.meter_stop_at IS NULL OR ${lastAt} > transactions.meter_stop_at
-    OR (${lastAt} = transactions.meter_stop_at AND ${lastWh} > transactions.meter_stop_wh)
-    THEN ${lastWh} ELSE transactions.meter_stop_wh END`;
+  const start = sql`CASE WHEN ${row('meter_start_at')} IS NULL OR ${firstAt} < ${row('meter_start_at')}
+    OR (${firstAt} = ${row('meter_start_at')} AND ${firstWh} < ${row('meter_start_wh')})
+    THEN ${firstWh} ELSE ${row('meter_start_wh')} END`;
+  const stop = sql`CASE WHEN ${row('meter_stop_at')} IS NULL OR ${lastAt} > ${row('meter_stop_at')}
+    OR (${lastAt} = ${row('meter_stop_at')} AND ${lastWh} > ${row('meter_stop_wh')})
+    THEN ${lastWh} ELSE ${row('meter_stop_wh')} END`;
   return {
     meter_start_wh: start,
-    meter_start_at: sql`LEAST(transactions.meter_start_at, ${firstAt})`,
+    meter_start_at: sql`LEAST(${row('meter_start_at')}, ${firstAt})`,
     meter_stop_wh: stop,
-    meter_stop_at: sql`GREATEST(transactions.meter_stop_at, ${lastAt})`,
+    meter_stop_at: sql`GREATEST(${row('meter_stop_at')}, ${lastAt})`,
     energy_wh: sql`(${stop}) - (${start})`,
   };
 }
 
-/** The merge for one event's readings, as values. */
-function energyMergeOf(e: RegisterExtremes) {
+/** The merge for one event's readings, as values, over the row `row` reads. */
+function energyMergeOf(e: RegisterExtremes, row: RowReader) {
   return energyMerge(
     sql`${e.firstAt.toISOString()}::timestamptz`,
     sql`${e.firstWh}::float8`,
     sql`${e.lastAt.toISOString()}::timestamptz`,
     sql`${e.lastWh}::float8`,
+    row,
   );
 }
 
-/** After a batch of meter samples: merge every touched transaction's new readings in one statement. */
-async function updateEnergyFromSamples(trx: Transaction<Database>, rows: Record<string, unknown>[]): Promise<void> {
+/** For a batch of meter samples: the statement that merges every touched transaction's new readings at once. */
+function energyFromSamples(rows: Record<string, unknown>[]): RawBuilder<unknown> | undefined {
   const extremes = [...registerExtremes(rows)].sort(byKey);
-  if (extremes.length === 0) return;
+  if (extremes.length === 0) return undefined;
   const values = sql.join(
     extremes.map(
       ([id, e]) =>
@@ -520,7 +644,7 @@ async function updateEnergyFromSamples(trx: Transaction<Database>, rows: Record<
   );
   const merge = energyMerge(sql.ref('v.first_at'), sql.ref('v.first_wh'), sql.ref('v.last_at'), sql.ref('v.last_wh'));
   const assignments = sql.join(Object.entries(merge).map(([column, value]) => sql`${sql.ref(column)} = ${value}`));
-  await sql`UPDATE transactions SET ${assignments}, updated_at = now()
+  return sql`UPDATE transactions SET ${assignments}, updated_at = now()
     FROM (VALUES ${values}) AS v(id, first_at, first_wh, last_at, last_wh)
-    WHERE transactions.id = v.id`.execute(trx);
+    WHERE transactions.id = v.id`;
 }
