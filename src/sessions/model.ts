@@ -40,6 +40,14 @@ export type ChargingState = 'charging' | 'ev_connected' | 'suspended_ev' | 'susp
  * One thing that happened to a transaction, from either version: 1.6 StartTransaction / MeterValues /
  * StopTransaction or a 2.0.1 TransactionEvent.
  */
+export interface AuthorizeOptions {
+  /**
+   * Build a personal message (e.g. the price) for an accepted token. Only for chargers that can show one: it
+   * costs the message provider's lookups, which a charger that discards it should not pay for.
+   */
+  personalMessage?: boolean;
+}
+
 export interface TransactionEventInput {
   eventType: TransactionEventType;
   timestamp: Date;
@@ -53,6 +61,8 @@ export interface TransactionEventInput {
   triggerReason?: string;
   chargingState?: ChargingState;
   idToken?: IdTokenRef;
+  /** The charger can show the driver a message with the token's answer (see `AuthorizeOptions`). */
+  personalMessage?: boolean;
   /** Energy register at start / stop in Wh when the protocol reports it directly (1.6 meterStart/meterStop). */
   meterStartWh?: number;
   meterStopWh?: number;

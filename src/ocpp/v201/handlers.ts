@@ -38,7 +38,11 @@ export const v201Handlers: HandlerTable = {
   },
 
   async Authorize(ctx, stationId, p) {
-    const auth = await ctx.sessions.authorize(stationId, { idToken: p.idToken.idToken, type: p.idToken.type });
+    const auth = await ctx.sessions.authorize(
+      stationId,
+      { idToken: p.idToken.idToken, type: p.idToken.type },
+      { personalMessage: true },
+    );
     return { idTokenInfo: idTokenInfo(auth) };
   },
 
@@ -55,7 +59,7 @@ export const v201Handlers: HandlerTable = {
       offline: p.offline ?? false,
       triggerReason: p.triggerReason,
       ...(state ? { chargingState: state } : {}),
-      ...(p.idToken ? { idToken: { idToken: p.idToken.idToken, type: p.idToken.type } } : {}),
+      ...(p.idToken ? { idToken: { idToken: p.idToken.idToken, type: p.idToken.type }, personalMessage: true } : {}),
       ...(info.stoppedReason ? { stopReason: info.stoppedReason } : {}),
       ...(p.reservationId !== undefined ? { reservationId: p.reservationId } : {}),
       ...(info.remoteStartId !== undefined ? { remoteStartId: info.remoteStartId } : {}),
