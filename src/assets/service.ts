@@ -6,6 +6,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import type { StationsService } from '../stations/service.ts';
 import type { OpeningHours } from './tables.ts';
+import { invalidateStationLocations } from '../billing/locations.ts';
 
 export class AssetError extends Error {
   constructor(
@@ -167,6 +168,7 @@ export class AssetsService {
     if (patch.openingHours !== undefined) set.opening_hours = JSON.stringify(patch.openingHours);
     if (patch.parkingRestrictions !== undefined) set.parking_restrictions = JSON.stringify(patch.parkingRestrictions);
     await this.db.updateTable('locations').set(set).where('id', '=', id).execute();
+    invalidateStationLocations(this.db); // billing caches where stations stand
   }
 
   async retireLocation(id: string): Promise<void> {
@@ -225,6 +227,7 @@ export class AssetsService {
         retired_at: null,
       })
       .execute();
+    invalidateStationLocations(this.db);
     if (input.connectors) await this.setConnectors(input.id, input.connectors);
   }
 
@@ -250,6 +253,7 @@ export class AssetsService {
         })
         .where('station_id', '=', id)
         .execute();
+      invalidateStationLocations(this.db);
     }
     if (patch.admission !== undefined) await this.stations.setAdmission(id, patch.admission);
     if (patch.password !== undefined) await this.stations.setPassword(id, patch.password);

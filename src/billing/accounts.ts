@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import { currencyDigits } from './money.ts';
+import { sharedCache, type TtlCache } from './cache.ts';
 
 export const AD_HOC = 'ad_hoc';
 export const MEMBERS = 'members';
@@ -49,7 +50,20 @@ export function validCustomerGroup(group: string): boolean {
 }
 
 export class AccountsService {
-  constructor(private readonly db: Kysely<Database>) {}
+  /** Account by id, and the account id of a token (null: none), for the per-session path. */
+  private readonly byId: TtlCache<string, Account | undefined>;
+  private readonly byToken: TtlCache<string, string | null>;
+
+  constructor(private readonly db: Kysely<Database>) {
+    this.byId = sharedCache<string, Account | undefined>(db, 'account');
+    this.byToken = sharedCache<string, string | null>(db, 'account-of-token');
+  }
+
+  /** Forgets the cached accounts and token links (every change through this service calls it). */
+  invalidate(): void {
+    this.byId.clear();
+    this.byToken.clear();
+  }
 
   async create(input: AccountInput, id: string = randomUUID()): Promise<Account> {
     const group = input.customerGroup ?? MEMBERS;
@@ -74,6 +88,7 @@ export class AccountsService {
         stripe_payment_method_id: input.stripePaymentMethodId ?? null,
       })
       .execute();
+    this.invalidate();
     return (await this.get(id))!;
   }
 
@@ -84,6 +99,7 @@ export class AccountsService {
       .values({ id_token: idToken, account_id: accountId })
       .onConflict((oc) => oc.column('id_token').doUpdateSet({ account_id: accountId }))
       .execute();
+    this.invalidate();
   }
 
   async removeToken(accountId: string, idToken: string): Promise<boolean> {
@@ -92,6 +108,7 @@ export class AccountsService {
       .where('id_token', '=', idToken)
       .where('account_id', '=', accountId)
       .executeTakeFirst();
+    this.invalidate();
     return Number(r.numDeletedRows) > 0;
   }
 
@@ -128,14 +145,27 @@ export class AccountsService {
     return { items, total: Number(total.n) };
   }
 
+  /**
+   * The account a token is linked to (none: an ad hoc customer). Cached briefly: changes through this service are
+   * seen at once, changes made by another process within the cache's TTL.
+   */
   async forToken(idToken: string | null): Promise<Account | undefined> {
     if (!idToken) return undefined;
-    const row = await this.db
-      .selectFrom('billing_account_tokens')
-      .select('account_id')
-      .where('id_token', '=', idToken)
-      .executeTakeFirst();
-    return row ? this.get(row.account_id) : undefined;
+    const accountId = await this.byToken.get(idToken, async () => {
+      const row = await this.db
+        .selectFrom('billing_account_tokens')
+        .select('account_id')
+        .where('id_token', '=', idToken)
+        .executeTakeFirst();
+      return row?.account_id ?? null;
+    });
+    return accountId ? this.cached(accountId) : undefined;
+  }
+
+  /** `get` through the short-lived cache, for the per-session path (the API reads with `get`). */
+  async cached(id: string): Promise<Account | undefined> {
+    const account = await this.byId.get(id, () => this.get(id));
+    return account ? { ...account, tokens: [...account.tokens] } : undefined;
   }
 }
 

@@ -2,6 +2,7 @@
 // belong to the assets domain (issue 3); billing only reads them.
 import type { Kysely } from 'kysely';
 import type { Database } from '../storage/schema.ts';
+import { sharedCache } from './cache.ts';
 
 export interface LocationInfo {
   id: string;
@@ -47,4 +48,22 @@ export async function locationOfStation(db: Kysely<Database>, stationId: string)
     timeZone: row.time_zone,
     organisationId: row.organisation_id,
   };
+}
+
+function locationCache(db: Kysely<Database>) {
+  return sharedCache<string, LocationInfo | undefined>(db, 'location-of-station');
+}
+
+/**
+ * `locationOfStation` through a short-lived cache (per station, negative answers too). A change of a location or
+ * of a station's place must call `invalidateStationLocations` (the assets service does); a change made by another
+ * process is seen within the cache's TTL.
+ */
+export function cachedLocationOfStation(db: Kysely<Database>, stationId: string): Promise<LocationInfo | undefined> {
+  return locationCache(db).get(stationId, () => locationOfStation(db, stationId));
+}
+
+/** Forgets every cached station location of this database handle (after a location or station asset changed). */
+export function invalidateStationLocations(db: Kysely<Database>): void {
+  locationCache(db).clear();
 }

@@ -155,22 +155,25 @@ export class PaymentsService {
       .executeTakeFirst();
     if (!inserted) return this.get(transactionId);
     const ctx = { paymentId: id, account, currency: account.currency, transactionId };
+    let held: { ref: string; amountMinor: number } | undefined;
+    let failure: Error | undefined;
     try {
-      const held = await provider.hold(ctx, this.options.holdAmountMinor);
-      await this.db
-        .updateTable('payments')
-        .set({ status: 'held', held_amount: held.amountMinor, provider_ref: held.ref, updated_at: new Date() })
-        .where('id', '=', id)
-        .execute();
+      held = await provider.hold(ctx, this.options.holdAmountMinor);
     } catch (err) {
-      // Declined or unreachable: the session goes on; the total is captured (or chased) at the end.
-      await this.db
-        .updateTable('payments')
-        .set({ status: 'hold_failed', last_error: (err as Error).message, updated_at: new Date() })
-        .where('id', '=', id)
-        .execute();
+      failure = err as Error;
     }
-    return this.get(transactionId);
+    // Declined or unreachable: the session goes on; the total is captured (or chased) at the end.
+    const row = await this.db
+      .updateTable('payments')
+      .set(
+        held
+          ? { status: 'held', held_amount: held.amountMinor, provider_ref: held.ref, updated_at: new Date() }
+          : { status: 'hold_failed', last_error: failure!.message, updated_at: new Date() },
+      )
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirst();
+    return row ?? this.get(transactionId);
   }
 
   /**
@@ -224,12 +227,15 @@ export class PaymentsService {
       .returning('id')
       .executeTakeFirst();
     if (!claimed) return row;
-    await this.attempt(row.id);
+    await this.attempt(row.id, new Date(), account);
     return this.get(transactionId);
   }
 
-  /** One capture attempt for a pending payment; a failure schedules the next with backoff. */
-  async attempt(paymentId: string, now: Date = new Date()): Promise<void> {
+  /**
+   * One capture attempt for a pending payment; a failure schedules the next with backoff. `known`: the payment's
+   * account when the caller already has it (saves reading it again).
+   */
+  async attempt(paymentId: string, now: Date = new Date(), known?: Account): Promise<void> {
     // Claim the attempt (a lease of five minutes) so the retry timer and a settle never capture twice.
     const row = await this.db
       .updateTable('payments')
@@ -241,7 +247,7 @@ export class PaymentsService {
       .executeTakeFirst();
     if (!row) return;
     const provider = this.providers.get(row.provider);
-    const account = await this.accountOf(row.account_id);
+    const account = known?.id === row.account_id ? known : await this.accountOf(row.account_id);
     if (!provider || !account) return;
     const ctx = { paymentId: row.id, account, currency: row.currency, transactionId: row.transaction_id };
     const held = Number(row.held_amount);
@@ -328,6 +334,6 @@ export class PaymentsService {
   }
 
   private async accountOf(id: string): Promise<Account | undefined> {
-    return new AccountsService(this.db).get(id);
+    return new AccountsService(this.db).cached(id);
   }
 }

@@ -7,10 +7,17 @@ import type { Database } from '../storage/schema.ts';
 import type { DomainEvent, EventBus } from '../events/bus.ts';
 import { AccountsService, AD_HOC } from './accounts.ts';
 import { TariffStore } from './tariff-store.ts';
-import { locationOfStation, type LocationInfo } from './locations.ts';
-import { loadTransaction, loadUsage, type TransactionRow } from './usage-builder.ts';
+import { cachedLocationOfStation, type LocationInfo } from './locations.ts';
+import {
+  loadSessionContext,
+  loadTransaction,
+  loadUsage,
+  type SessionContext,
+  type TransactionRow,
+} from './usage-builder.ts';
 import { priceSession, type PricedSession } from './pricing.ts';
-import { buildCdrBody, creditCdr, getCdr, type CdrRecord } from './cdrs.ts';
+import { buildCdrBody, creditCdr, getCdr, rowToCdr, type CdrRecord } from './cdrs.ts';
+import { BoundedMap } from './cache.ts';
 import type { BillingOptions } from './options.ts';
 import type { PinnedTariff } from './tariff.ts';
 import { formatMinor } from './money.ts';
@@ -42,6 +49,12 @@ export interface CostSoFar {
   asOf: string;
 }
 
+/** A session's stored pin (a session_pricing row): written once, never changed. */
+type Pin = Pick<
+  Database['session_pricing'],
+  'tariff_id' | 'tariff_version' | 'account_id' | 'customer_group' | 'time_zone'
+>;
+
 /** Called after a CDR is stored (payments capture its total); failures are the hook's business. */
 export type CdrHook = (cdr: CdrRecord) => Promise<void>;
 /** Called when a priced session starts (payments place a hold). */
@@ -60,6 +73,8 @@ export class BillingService {
   private commands: CommandService | undefined;
   private costUpdateIntervalMs = 60_000;
   private readonly lastCostUpdate = new Map<string, number>();
+  /** Pins of the sessions running here (immutable once stored): the end and the running cost need no read. */
+  private readonly pins = new BoundedMap<string, Pin>(20_000);
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -74,17 +89,17 @@ export class BillingService {
     this.payments.use(this.wallet);
     // Payments follow the session: a hold when it starts, the CDR total captured (or the hold released) at its end.
     this.onSessionStart(async (transactionId, pricing) => {
-      const account = pricing.accountId ? await this.accounts.get(pricing.accountId) : undefined;
+      // No account: no hold (payments.sessionStarted does nothing without one).
+      if (!pricing.accountId) return;
+      const account = await this.accounts.cached(pricing.accountId);
       await this.payments.sessionStarted(transactionId, account);
     });
     this.onCdr(async (cdr) => {
-      const pin = await this.db
-        .selectFrom('session_pricing')
-        .select('account_id')
-        .where('transaction_id', '=', cdr.transactionId)
-        .executeTakeFirst();
-      const accountId = cdr.accountId ?? pin?.account_id ?? null;
-      const account = accountId ? await this.accounts.get(accountId) : undefined;
+      const accountId = cdr.accountId ?? (await this.pinOf(cdr.transactionId))?.account_id ?? null;
+      // A payment row is only ever made for the session's account (the pin's: the hold at the start, a capture
+      // without hold at the end), so a session without one has none to settle.
+      if (!accountId) return;
+      const account = await this.accounts.cached(accountId);
       await this.payments.settle(cdr.transactionId, account, cdr.totalInclVat, cdr.currency || undefined);
     });
   }
@@ -204,24 +219,56 @@ export class BillingService {
    * version that was current when it started.
    */
   async pricingOf(tx: TransactionRow, startMissed = tx.status === 'ended'): Promise<SessionPricing> {
-    const location = await locationOfStation(this.db, tx.station_id);
-    const timeZone = location?.timeZone ?? this.options.defaultTimeZone;
-    const pin = await this.db
+    return this.pricing(tx, startMissed, true);
+  }
+
+  /**
+   * `pricingOf`. `pinExpected` false (the start) skips looking for a stored pin before pinning; `known` is the
+   * station's location and the token's account when the caller read them with the transaction.
+   */
+  private async pricing(
+    tx: TransactionRow,
+    startMissed: boolean,
+    pinExpected: boolean,
+    known?: Pick<SessionContext, 'location' | 'account'>,
+  ): Promise<SessionPricing> {
+    const location = known ? known.location : await cachedLocationOfStation(this.db, tx.station_id);
+    const pin =
+      this.pins.get(tx.id) ??
+      (pinExpected ? await this.pinOf(tx.id) : undefined) ??
+      (await this.pin(tx, location, startMissed, known));
+    const tariff = pin.tariff_id ? await this.tariffs.pinned(pin.tariff_id, pin.tariff_version!) : undefined;
+    return {
+      tariff,
+      accountId: pin.account_id,
+      customerGroup: pin.customer_group,
+      location,
+      timeZone: pin.time_zone,
+    };
+  }
+
+  /** The stored pin of a session, if any (kept in memory once read). */
+  private async pinOf(transactionId: string): Promise<Pin | undefined> {
+    const known = this.pins.get(transactionId);
+    if (known) return known;
+    const stored = await this.db
       .selectFrom('session_pricing')
-      .selectAll()
-      .where('transaction_id', '=', tx.id)
+      .select(['tariff_id', 'tariff_version', 'account_id', 'customer_group', 'time_zone'])
+      .where('transaction_id', '=', transactionId)
       .executeTakeFirst();
-    if (pin) {
-      const tariff = pin.tariff_id ? await this.tariffs.pinned(pin.tariff_id, pin.tariff_version!) : undefined;
-      return {
-        tariff,
-        accountId: pin.account_id,
-        customerGroup: pin.customer_group,
-        location,
-        timeZone: pin.time_zone,
-      };
-    }
-    const account = await this.accounts.forToken(tx.id_token);
+    if (stored) this.pins.set(transactionId, stored);
+    return stored;
+  }
+
+  /** Pins a session: the current version of the tariff that applies (the start's, when the start was missed). */
+  private async pin(
+    tx: TransactionRow,
+    location: LocationInfo | undefined,
+    startMissed: boolean,
+    known?: Pick<SessionContext, 'account'>,
+  ): Promise<Pin> {
+    const timeZone = location?.timeZone ?? this.options.defaultTimeZone;
+    const account = known ? known.account : await this.accounts.forToken(tx.id_token);
     const customerGroup = account?.customerGroup ?? AD_HOC;
     const at = tx.started_at ?? new Date();
     let tariff = await this.tariffs.resolve(
@@ -230,7 +277,7 @@ export class BillingService {
     );
     if (tariff && startMissed && tx.started_at)
       tariff = (await this.tariffs.versionAt(tariff.id, tx.started_at)) ?? tariff;
-    await this.db
+    const inserted = await this.db
       .insertInto('session_pricing')
       .values({
         transaction_id: tx.id,
@@ -242,36 +289,40 @@ export class BillingService {
         time_zone: timeZone,
       })
       .onConflict((oc) => oc.column('transaction_id').doNothing())
-      .execute();
-    // Another handler may have pinned it first: the stored pin wins.
-    const stored = await this.db
-      .selectFrom('session_pricing')
-      .selectAll()
-      .where('transaction_id', '=', tx.id)
-      .executeTakeFirstOrThrow();
-    const pinned = stored.tariff_id ? await this.tariffs.pinned(stored.tariff_id, stored.tariff_version!) : undefined;
-    return {
-      tariff: pinned,
-      accountId: stored.account_id,
-      customerGroup: stored.customer_group,
-      location,
-      timeZone: stored.time_zone,
-    };
+      .returning(['tariff_id', 'tariff_version', 'account_id', 'customer_group', 'time_zone'])
+      .executeTakeFirst();
+    if (inserted) {
+      this.pins.set(tx.id, inserted);
+      return inserted;
+    }
+    // Another handler pinned it first: the stored pin wins.
+    return (await this.pinOf(tx.id))!;
   }
 
   async sessionStarted(transactionId: string): Promise<void> {
-    const tx = await loadTransaction(this.db, transactionId);
-    if (!tx) return;
-    const pricing = await this.pricingOf(tx, false);
+    // The transaction, its station's location and its token's account in one read.
+    const session = await loadSessionContext(this.db, transactionId);
+    if (!session) return;
+    const { tx } = session;
+    // At the start the session has normally no pin yet: pin it straight away (a conflict reads the stored one).
+    const pricing = await this.pricing(tx, false, false, session);
     if (tx.status === 'active') for (const hook of this.startHooks) await hook(transactionId, pricing);
   }
 
   /** Prices an ended session: a CDR, or a failed-session record under the minimum. Idempotent. */
   async sessionEnded(transactionId: string): Promise<CdrRecord | undefined> {
-    const existing = await getCdr(this.db, transactionId);
-    if (existing) return existing;
-    const tx = await loadTransaction(this.db, transactionId);
-    if (!tx || tx.status !== 'ended' || !tx.started_at) return undefined;
+    try {
+      return await this.priceEnded(transactionId);
+    } finally {
+      this.pins.delete(transactionId); // the session is over: its pin is no longer needed in memory
+    }
+  }
+
+  private async priceEnded(transactionId: string): Promise<CdrRecord | undefined> {
+    const session = await loadSessionContext(this.db, transactionId);
+    if (!session || session.hasCdr) return getCdr(this.db, transactionId); // already priced (or no such session)
+    const { tx } = session;
+    if (tx.status !== 'ended' || !tx.started_at) return undefined;
     const stoppedAt = tx.stopped_at ?? tx.started_at;
     const durationS = (stoppedAt.getTime() - tx.started_at.getTime()) / 1000;
     const energyWh = tx.energy_wh ?? 0;
@@ -301,7 +352,7 @@ export class BillingService {
       for (const hook of this.cdrHooks) await hook(freeSession(tx));
       return undefined;
     }
-    const pricing = await this.pricingOf(tx);
+    const pricing = await this.pricing(tx, true, true, session);
     if (!pricing.tariff) return undefined; // no tariff applies: nothing to bill (free charging)
     const { usage, signed } = await loadUsage(this.db, tx, stoppedAt, pricing.timeZone);
     const priced = priceSession(pricing.tariff, usage);
@@ -333,9 +384,9 @@ export class BillingService {
         body: JSON.stringify(body),
       })
       .onConflict((oc) => oc.column('id').doNothing())
-      .returning('id')
+      .returningAll()
       .executeTakeFirst();
-    const cdr = (await getCdr(this.db, tx.id))!;
+    const cdr = inserted ? rowToCdr(inserted) : (await getCdr(this.db, tx.id))!;
     // Only the handler that stored the CDR runs the hooks (the event and a catch-up may race).
     if (inserted) for (const hook of this.cdrHooks) await hook(cdr);
     return cdr;
@@ -369,7 +420,7 @@ export class BillingService {
    * this token at this station now. The EVSE is not known at Authorize: station, location and default scopes count.
    */
   async priceMessage(stationId: string, idToken: string, now: Date = new Date()): Promise<string | undefined> {
-    const location = await locationOfStation(this.db, stationId);
+    const location = await cachedLocationOfStation(this.db, stationId);
     const account = await this.accounts.forToken(idToken);
     const tariff = await this.tariffs.resolve(
       { stationId, evseId: -1, locationId: location?.id ?? null, customerGroup: account?.customerGroup ?? AD_HOC },

@@ -4,6 +4,42 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import { tariffValidAt, validateTariff, type PinnedTariff, type TariffBody } from './tariff.ts';
+import { sharedCache, sharedMap, type BoundedMap, type TtlCache } from './cache.ts';
+
+/** A tariff that may apply to a scope, most specific first; its validity window is checked at each use. */
+interface Candidate {
+  id: string;
+  version: number;
+  body: TariffBody;
+}
+
+/** An assignment of a tariff that is not retired, with the tariff's current version. */
+interface AssignedTariff extends Candidate {
+  location_id: string | null;
+  station_id: string | null;
+  evse_id: number | null;
+  customer_group: string | null;
+}
+
+/** Up to this many live assignments are kept as one snapshot and resolved in memory; beyond, per scope. */
+const SNAPSHOT_MAX = 5000;
+
+/** Whether an assignment covers a scope (the same rule as the per-scope query in `candidatesFor`). */
+function covers(a: AssignedTariff, scope: PricingScope): boolean {
+  if (a.customer_group !== null && a.customer_group !== scope.customerGroup) return false;
+  if (a.station_id !== null)
+    return a.station_id === scope.stationId && (a.evse_id === null || a.evse_id === scope.evseId);
+  if (a.location_id !== null) return !!scope.locationId && a.location_id === scope.locationId;
+  return true; // everywhere
+}
+
+/** Most specific first: EVSE, station, location, everywhere; at each scope a customer group before everyone. */
+function byPrecedence(rows: AssignedTariff[]): Candidate[] {
+  const rank = (r: AssignedTariff) =>
+    (r.evse_id !== null ? 0 : r.station_id !== null ? 2 : r.location_id !== null ? 4 : 6) +
+    (r.customer_group === null ? 1 : 0);
+  return [...rows].sort((a, b) => rank(a) - rank(b)).map((r) => ({ id: r.id, version: r.version, body: r.body }));
+}
 
 export interface TariffRecord {
   id: string;
@@ -43,7 +79,23 @@ export class TariffNotFoundError extends Error {
 }
 
 export class TariffStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  /** Candidates per pricing scope (short-lived), and pinned versions (immutable: kept while there is room). */
+  private readonly candidates: TtlCache<string, Candidate[]>;
+  /** Every live assignment (undefined: more than SNAPSHOT_MAX, resolved per scope instead). */
+  private readonly snapshot: TtlCache<'all', AssignedTariff[] | undefined>;
+  private readonly versionsPinned: BoundedMap<string, Candidate>;
+
+  constructor(private readonly db: Kysely<Database>) {
+    this.candidates = sharedCache(db, 'tariff-candidates');
+    this.snapshot = sharedCache(db, 'tariff-assignments', 1);
+    this.versionsPinned = sharedMap(db, 'tariff-versions');
+  }
+
+  /** Forgets which tariffs apply where (every change of a tariff or an assignment through this store calls it). */
+  invalidate(): void {
+    this.candidates.clear();
+    this.snapshot.clear();
+  }
 
   async create(
     name: string,
@@ -59,6 +111,7 @@ export class TariffStore {
         .values({ tariff_id: id, version: 1, body: JSON.stringify(body), created_by: by })
         .execute();
     });
+    this.invalidate();
     return (await this.get(id))!;
   }
 
@@ -91,6 +144,7 @@ export class TariffStore {
         .where('id', '=', id)
         .execute();
     });
+    this.invalidate();
     return (await this.get(id))!;
   }
 
@@ -101,6 +155,7 @@ export class TariffStore {
       .set({ retired_at: new Date(), updated_at: new Date() })
       .where('id', '=', id)
       .executeTakeFirst();
+    this.invalidate();
     if (Number(r.numUpdatedRows) === 0) throw new TariffNotFoundError(id);
   }
 
@@ -126,9 +181,17 @@ export class TariffStore {
       : undefined;
   }
 
+  /** A stored version of a tariff (versions never change: kept in memory once read). */
   async pinned(id: string, version: number): Promise<PinnedTariff | undefined> {
-    const rec = await this.get(id, version);
-    return rec ? { ...rec.body, id: rec.id, version: rec.version } : undefined;
+    const key = `${id}\u0000${version}`;
+    let c = this.versionsPinned.get(key);
+    if (!c) {
+      const rec = await this.get(id, version);
+      if (!rec) return undefined;
+      c = { id: rec.id, version: rec.version, body: rec.body };
+      this.versionsPinned.set(key, c);
+    }
+    return { ...c.body, id: c.id, version: c.version };
   }
 
   async list(limit: number, offset: number): Promise<{ items: TariffRecord[]; total: number }> {
@@ -179,11 +242,13 @@ export class TariffStore {
       await del.execute();
       return trx.insertInto('tariff_assignments').values(values).returning('id').executeTakeFirstOrThrow();
     });
+    this.invalidate();
     return { id: row.id, ...toInput(values) };
   }
 
   async unassign(id: string): Promise<boolean> {
     const r = await this.db.deleteFrom('tariff_assignments').where('id', '=', id).executeTakeFirst();
+    this.invalidate();
     return Number(r.numDeletedRows) > 0;
   }
 
@@ -201,14 +266,42 @@ export class TariffStore {
    * one for everyone. Retired tariffs, and tariffs outside their validity window at `at`, are skipped.
    */
   async resolve(scope: PricingScope, at: Date): Promise<PinnedTariff | undefined> {
-    const rows = await this.db
+    // What applies to a scope is cached briefly (changes through this store clear it; another node's within the
+    // TTL); the validity window depends on `at` and is checked here, every time.
+    const all = await this.snapshot.get('all', () => this.liveAssignments());
+    const key = [scope.stationId, scope.evseId, scope.locationId ?? '', scope.customerGroup].join('\u0000');
+    const candidates = all
+      ? byPrecedence(all.filter((a) => covers(a, scope)))
+      : await this.candidates.get(key, () => this.candidatesFor(scope));
+    for (const c of candidates) {
+      if (tariffValidAt(c.body, at)) return { ...c.body, id: c.id, version: c.version };
+    }
+    return undefined;
+  }
+
+  private assigned() {
+    return this.db
       .selectFrom('tariff_assignments as a')
       .innerJoin('tariffs as t', 't.id', 'a.tariff_id')
       .innerJoin('tariff_versions as v', (j) =>
         j.onRef('v.tariff_id', '=', 't.id').onRef('v.version', '=', 't.current_version'),
       )
       .select(['a.location_id', 'a.station_id', 'a.evse_id', 'a.customer_group', 't.id', 'v.version', 'v.body'])
-      .where('t.retired_at', 'is', null)
+      .where('t.retired_at', 'is', null);
+  }
+
+  /** Every live assignment, when there are few enough to resolve in memory. */
+  private async liveAssignments(): Promise<AssignedTariff[] | undefined> {
+    const rows = await this.assigned()
+      .orderBy('a.id')
+      .limit(SNAPSHOT_MAX + 1)
+      .execute();
+    return rows.length > SNAPSHOT_MAX ? undefined : rows;
+  }
+
+  /** The current versions of the tariffs assigned to a scope, by precedence (the most specific first). */
+  private async candidatesFor(scope: PricingScope): Promise<Candidate[]> {
+    const rows = await this.assigned()
       .where((eb) => eb.or([eb('a.customer_group', 'is', null), eb('a.customer_group', '=', scope.customerGroup)]))
       .where((eb) =>
         eb.or([
@@ -221,14 +314,7 @@ export class TariffStore {
         ]),
       )
       .execute();
-    const rank = (r: (typeof rows)[number]) =>
-      (r.evse_id !== null ? 0 : r.station_id !== null ? 2 : r.location_id !== null ? 4 : 6) +
-      (r.customer_group === null ? 1 : 0);
-    rows.sort((a, b) => rank(a) - rank(b));
-    for (const r of rows) {
-      if (tariffValidAt(r.body, at)) return { ...r.body, id: r.id, version: r.version };
-    }
-    return undefined;
+    return byPrecedence(rows);
   }
 
   /** The version of a tariff that was current at an instant (for sessions whose start was not seen live). */

@@ -3,6 +3,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import type { SessionUsage, UsageState } from './usage.ts';
+import type { LocationInfo } from './locations.ts';
 
 const ENERGY_REGISTER = 'Energy.Active.Import.Register';
 
@@ -66,26 +67,101 @@ export interface TransactionRow {
   status: string;
 }
 
+const TRANSACTION_COLUMNS = [
+  't.id',
+  't.station_id',
+  't.evse_id',
+  't.connector_id',
+  't.id_token',
+  't.id_token_type',
+  't.auth_status',
+  't.remote_start_id',
+  't.started_at',
+  't.stopped_at',
+  't.energy_wh',
+  't.stop_reason',
+  't.status',
+] as const;
+
 export async function loadTransaction(db: Kysely<Database>, id: string): Promise<TransactionRow | undefined> {
-  return db
-    .selectFrom('transactions')
+  return db.selectFrom('transactions as t').select(TRANSACTION_COLUMNS).where('t.id', '=', id).executeTakeFirst();
+}
+
+/** What billing needs to know about a session when it starts or ends, read in one round trip. */
+export interface SessionContext {
+  tx: TransactionRow;
+  /** The session's CDR (same id) is already stored. */
+  hasCdr: boolean;
+  /** Where the station stands now. */
+  location: LocationInfo | undefined;
+  /** The account the session's token is linked to now. */
+  account: { id: string; customerGroup: string } | undefined;
+}
+
+/** The transaction with its station's location, its token's account and whether its CDR exists. */
+export async function loadSessionContext(db: Kysely<Database>, id: string): Promise<SessionContext | undefined> {
+  const row = await db
+    .selectFrom('transactions as t')
+    .leftJoin('cdrs as c', 'c.id', 't.id')
+    .leftJoin('station_assets as sa', 'sa.station_id', 't.station_id')
+    .leftJoin('locations as l', 'l.id', 'sa.location_id')
+    .leftJoin('billing_account_tokens as bt', 'bt.id_token', 't.id_token')
+    .leftJoin('billing_accounts as ba', 'ba.id', 'bt.account_id')
     .select([
-      'id',
-      'station_id',
-      'evse_id',
-      'connector_id',
-      'id_token',
-      'id_token_type',
-      'auth_status',
-      'remote_start_id',
-      'started_at',
-      'stopped_at',
-      'energy_wh',
-      'stop_reason',
-      'status',
+      ...TRANSACTION_COLUMNS,
+      'c.id as cdr_id',
+      'l.id as location_id',
+      'l.name as location_name',
+      'l.address as location_address',
+      'l.city as location_city',
+      'l.postal_code as location_postal_code',
+      'l.country as location_country',
+      'l.latitude as location_latitude',
+      'l.longitude as location_longitude',
+      'l.time_zone as location_time_zone',
+      'l.organisation_id as location_organisation_id',
+      'ba.id as account_id',
+      'ba.customer_group as account_customer_group',
     ])
-    .where('id', '=', id)
+    .where('t.id', '=', id)
     .executeTakeFirst();
+  if (!row) return undefined;
+  const {
+    cdr_id,
+    location_id,
+    location_name,
+    location_address,
+    location_city,
+    location_postal_code,
+    location_country,
+    location_latitude,
+    location_longitude,
+    location_time_zone,
+    location_organisation_id,
+    account_id,
+    account_customer_group,
+    ...tx
+  } = row;
+  return {
+    tx,
+    hasCdr: cdr_id !== null,
+    location:
+      location_id === null
+        ? undefined
+        : {
+            id: location_id,
+            name: location_name!,
+            address: location_address!,
+            city: location_city!,
+            postalCode: location_postal_code,
+            country: location_country!,
+            latitude: location_latitude,
+            longitude: location_longitude,
+            timeZone: location_time_zone!,
+            organisationId: location_organisation_id!,
+          },
+    account: account_id === null ? undefined : { id: account_id, customerGroup: account_customer_group! },
+  };
 }
 
 export async function loadUsage(
