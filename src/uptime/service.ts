@@ -1,11 +1,11 @@
 // The uptime domain: keeps the stored outages in step with the evidence (live, from domain events, and on
 // demand over any range), records cause corrections and exclusions with who and why, applies scheduled
 // maintenance windows and published opening hours, and computes NEVI uptime with drill-down to the outages.
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import type { DomainEvent } from '../events/bus.ts';
 import { causeFor, isKnownCause, type CauseSource, type ExclusionReason } from './cause-codes.ts';
-import { loadStationEvidence, stationPorts } from './evidence.ts';
+import { loadStationEvidence, loadStationSnapshot, stationPorts } from './evidence.ts';
 import {
   analysePort,
   DEFAULT_TIMELINE_OPTIONS,
@@ -62,7 +62,10 @@ export interface UptimeOptions {
   timeline?: Partial<Omit<TimelineOptions, 'now'>>;
   /** How far back a live re-derivation looks when the port has no open outage. */
   lookbackMs?: number;
-  /** How often stations with pending conditions (a disconnect within the grace, a boot loop) are re-checked. */
+  /**
+   * How often stations with pending conditions (a disconnect within the grace, a boot loop) are re-checked, and
+   * stations whose live runs read only recent evidence get a full run over the look-back (late evidence).
+   */
   sweepMs?: number;
   /**
    * How long a live re-derivation waits after the first event that asks for it, ms (default 3000). Events of the same
@@ -99,12 +102,18 @@ export class UptimeService {
   private readonly lookbackMs: number;
   private readonly listeners: OutageListener[] = [];
   private readonly queues = new Map<string, Promise<OutageChange[]>>();
-  private readonly waiting = new Map<string, Promise<OutageChange[]>>();
+  private readonly waiting = new Map<string, { full: boolean; run: Promise<OutageChange[]> }>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private closed = false;
   private sweeping: Promise<void> | undefined;
   private readonly liveTimers = new Map<string, NodeJS.Timeout>();
+  /** When each station's last run without a range started (its `to`): a live run reads the evidence since. */
+  private readonly lastRun = new Map<string, number>();
+  /** When each station's last full run (over the whole look-back) started. */
+  private readonly lastFullRun = new Map<string, number>();
+  /** Stations whose last run was a live one over recent evidence only: the sweep runs a full one. */
+  private readonly needsFull = new Set<string>();
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -153,7 +162,7 @@ export class UptimeService {
     if (this.closed || this.liveTimers.has(stationId)) return;
     const timer = setTimeout(() => {
       this.liveTimers.delete(stationId);
-      this.syncStation(stationId).catch((err: Error) => this.options.onError?.(err));
+      this.enqueue(stationId, undefined, false).catch((err: Error) => this.options.onError?.(err));
     }, this.options.liveDelayMs ?? 1000);
     this.liveTimers.set(stationId, timer);
   }
@@ -168,7 +177,11 @@ export class UptimeService {
     await Promise.allSettled([...this.queues.values()]);
   }
 
-  /** Re-checks stations whose state can change with the clock alone: offline ones and those with open outages. */
+  /**
+   * Re-checks stations whose state can change with the clock alone (offline ones and those with open outages)
+   * and those whose last live run only looked at recent evidence: a full run over the look-back catches
+   * evidence that arrived late (replayed after an outage of the connection) within one sweep period.
+   */
   async sweep(): Promise<void> {
     const since = new Date(Date.now() - this.lookbackMs);
     const offline = await this.db
@@ -183,7 +196,7 @@ export class UptimeService {
       .distinct()
       .where('ended_at', 'is', null)
       .execute();
-    const ids = new Set([...offline.map((r) => r.id), ...open.map((r) => r.station_id)]);
+    const ids = new Set([...offline.map((r) => r.id), ...open.map((r) => r.station_id), ...this.needsFull]);
     for (const id of ids) await this.syncStation(id);
   }
 
@@ -192,23 +205,37 @@ export class UptimeService {
    * range: from the oldest open outage (or the look-back) to now. Calls for one station run one at a time.
    */
   syncStation(stationId: string, range?: { from: Date; to: Date }): Promise<OutageChange[]> {
+    return this.enqueue(stationId, range, true);
+  }
+
+  /**
+   * Queues a run for the station. `full`: over the whole look-back; else (a live run) only over the evidence
+   * since the station's last run, less the context the timeline needs (see `doSync`).
+   */
+  private enqueue(stationId: string, range: { from: Date; to: Date } | undefined, full: boolean) {
     if (this.closed) return Promise.resolve([]);
-    // Live runs coalesce: while one is waiting its turn, later events are covered by it (it reads everything
-    // stored up to when it starts), so a burst of messages from one charger costs one re-derivation.
+    // Runs without a range coalesce: while one is waiting its turn, later requests are covered by it (it reads
+    // everything stored up to when it starts), so a burst of messages from one charger costs one re-derivation.
+    // A request for a full run makes the waiting one full.
     if (!range) {
       const waiting = this.waiting.get(stationId);
-      if (waiting) return waiting;
+      if (waiting) {
+        waiting.full ||= full;
+        return waiting.run;
+      }
     }
     const previous = this.queues.get(stationId) ?? Promise.resolve([]);
+    const entry = { full, run: undefined as unknown as Promise<OutageChange[]> };
     let started = false;
     const run = previous
       .catch(() => undefined)
       .then(() => {
         started = true;
-        if (this.waiting.get(stationId) === run) this.waiting.delete(stationId);
-        return this.doSync(stationId, range);
+        if (this.waiting.get(stationId) === entry) this.waiting.delete(stationId);
+        return this.doSync(stationId, range, entry.full);
       });
-    if (!range && !started) this.waiting.set(stationId, run);
+    entry.run = run;
+    if (!range && !started) this.waiting.set(stationId, entry);
     this.queues.set(stationId, run);
     void run
       .finally(() => {
@@ -218,24 +245,47 @@ export class UptimeService {
     return run;
   }
 
-  private async doSync(stationId: string, range?: { from: Date; to: Date }): Promise<OutageChange[]> {
+  private async doSync(
+    stationId: string,
+    range: { from: Date; to: Date } | undefined,
+    full: boolean,
+  ): Promise<OutageChange[]> {
     const now = Date.now();
+    const back = this.timelineBack();
     let from: Date;
     let to: Date;
+    let stored: OutageRow[];
+    let incremental = false;
     if (range) {
       ({ from, to } = range);
+      stored = await this.storedOutages(stationId, from, false);
     } else {
-      const oldestOpen = await this.db
-        .selectFrom('uptime_outages')
-        .select((eb) => eb.fn.min('started_at').as('started_at'))
-        .where('station_id', '=', stationId)
-        .where('ended_at', 'is', null)
-        .executeTakeFirst();
-      const open = oldestOpen?.started_at ? new Date(oldestOpen.started_at).getTime() : Infinity;
-      from = new Date(Math.min(open, now - this.lookbackMs));
+      // A full run: from the oldest open outage or the look-back, whichever is earlier. A live run after an
+      // earlier run of the station: the evidence since that run, less the context a timeline needs before its
+      // range (`timelineBack`), and from the start of any stored outage open or reaching into that range, so
+      // such an outage is re-derived whole, from the same evidence a full run would use. (An outage that ended
+      // before the range is left alone; evidence older than the range that arrives late is a full run's job:
+      // the sweep runs one for every station that had a live run since its last full one.)
       to = new Date(now);
+      const last = this.lastRun.get(stationId);
+      const fullFrom = now - this.lookbackMs;
+      // Incremental only while the station's last full run is recent (within a sweep period): a station heard
+      // from now and then gets full live runs, as before, and owes the sweep nothing; a busy one gets one full
+      // run a sweep period, from the sweep or a live run, and incremental ones in between.
+      const lastFull = this.lastFullRun.get(stationId);
+      incremental =
+        !full &&
+        last !== undefined &&
+        lastFull !== undefined &&
+        now - lastFull < (this.options.sweepMs ?? 30_000) &&
+        last - back > fullFrom;
+      const base = new Date(incremental ? last! - back : fullFrom);
+      stored = await this.storedOutages(stationId, base, incremental);
+      const reaching = stored.filter((s) => s.ended_at === null || (incremental && new Date(s.ended_at) >= base));
+      from = new Date(Math.min(base.getTime(), ...reaching.map((s) => new Date(s.started_at).getTime())));
     }
-    let evidence = await loadStationEvidence(this.db, stationId, from, to, this.timelineBack());
+    // `stored` now holds every outage of the station that is open or ended at or after `from`.
+    let { evidence, ports } = await loadStationSnapshot(this.db, stationId, from, to, back);
     // A port already down when the range begins is down since the report that made it so: start there, so the
     // outage keeps its true start instead of being cut at the range.
     const downSince = evidence
@@ -248,102 +298,78 @@ export class UptimeService {
       .reduce((m, e) => Math.min(m, e.at), Infinity);
     if (downSince < from.getTime()) {
       from = new Date(downSince);
-      evidence = await loadStationEvidence(this.db, stationId, from, to, this.timelineBack());
+      ({ evidence, ports } = await loadStationSnapshot(this.db, stationId, from, to, back));
+      stored = await this.storedOutages(stationId, from, false);
     }
-    const ports = await stationPorts(this.db, stationId);
+    const live = !range || to.getTime() >= now;
+    const writes: OutageWrite[] = [];
+    for (const port of ports) {
+      const { outages } = analysePort(evidence, port, from.getTime(), to.getTime(), {
+        ...this.timelineOptions,
+        now: range ? Math.max(now, to.getTime()) : now,
+      });
+      const portStored = stored.filter(
+        (s) =>
+          s.evse_id === port.evseId &&
+          s.connector_id === port.connectorId &&
+          (s.ended_at === null || new Date(s.ended_at) >= from) &&
+          new Date(s.started_at) < to,
+      );
+      // A range reaching the present leaves what is still down open, like a live run.
+      writes.push(...planPortOutages({ stationId, ...port }, outages, portStored, from, live));
+    }
     const changes: OutageChange[] = [];
-    await this.db.transaction().execute(async (trx) => {
-      for (const port of ports) {
-        const { outages } = analysePort(evidence, port, from.getTime(), to.getTime(), {
-          ...this.timelineOptions,
-          now: range ? Math.max(now, to.getTime()) : now,
-        });
-        // A range reaching the present leaves what is still down open, like a live run.
-        const live = !range || to.getTime() >= now;
-        changes.push(...(await this.storePortOutages(trx, { stationId, ...port }, outages, from, to, live)));
+    // Nothing changed (the usual case for a live run): no transaction, no write.
+    if (writes.length > 0) {
+      const updatedAt = new Date();
+      await this.db.transaction().execute(async (trx) => {
+        for (const write of writes) changes.push(...(await applyOutageWrite(trx, write, updatedAt)));
+        for (const change of changes) for (const listener of this.listeners) await listener(trx, change);
+      });
+    }
+    if (!range) {
+      this.lastRun.set(stationId, now);
+      if (incremental) {
+        this.needsFull.add(stationId);
+      } else {
+        this.lastFullRun.set(stationId, now);
+        this.needsFull.delete(stationId);
       }
-      for (const change of changes) for (const listener of this.listeners) await listener(trx, change);
-    });
+    }
     return changes;
+  }
+
+  /**
+   * The station's stored outages that are open or ended at or after `from`, or after the start of the oldest
+   * open one (with `reaching`: of the oldest one open or ending at or after `from`) if that is earlier.
+   */
+  private storedOutages(stationId: string, from: Date, reaching: boolean): Promise<OutageRow[]> {
+    return this.db
+      .selectFrom('uptime_outages')
+      .selectAll()
+      .where('station_id', '=', stationId)
+      .where((eb) =>
+        eb.or([
+          eb('ended_at', 'is', null),
+          eb(
+            'ended_at',
+            '>=',
+            sql<Date>`least(${from}::timestamptz, (${eb
+              .selectFrom('uptime_outages')
+              .select((e) => e.fn.min('started_at').as('m'))
+              .where('station_id', '=', stationId)
+              .where((e) =>
+                reaching ? e.or([e('ended_at', 'is', null), e('ended_at', '>=', from)]) : e('ended_at', 'is', null),
+              )}))`,
+          ),
+        ]),
+      )
+      .execute();
   }
 
   /** Evidence this much before a range still explains it (boot loops, fault events, failed-session runs). */
   private timelineBack(): number {
     return Math.max(this.timelineOptions.bootLoopWindowMs * this.timelineOptions.bootLoopCount, 3600_000);
-  }
-
-  private async storePortOutages(
-    trx: Transaction<Database>,
-    port: Port,
-    derived: DerivedOutage[],
-    from: Date,
-    to: Date,
-    live: boolean,
-  ): Promise<OutageChange[]> {
-    const stored = await trx
-      .selectFrom('uptime_outages')
-      .selectAll()
-      .where('station_id', '=', port.stationId)
-      .where('evse_id', '=', port.evseId)
-      .where('connector_id', '=', port.connectorId)
-      .where((eb) => eb.or([eb('ended_at', 'is', null), eb('ended_at', '>=', from)]))
-      .where('started_at', '<', to)
-      .execute();
-    const changes: OutageChange[] = [];
-    const now = new Date();
-    for (const d of derived) {
-      // An outage already running when the range starts is derived clipped to the range: it is the stored one.
-      const match =
-        stored.find((s) => new Date(s.started_at).getTime() === d.from) ??
-        (d.from === from.getTime()
-          ? stored.find((s) => new Date(s.started_at) < from && (s.ended_at === null || new Date(s.ended_at) > from))
-          : undefined);
-      const endedAt = d.open && live ? null : new Date(d.to);
-      const cause = causeFor(d.causeCode);
-      if (!match) {
-        const row = await trx
-          .insertInto('uptime_outages')
-          .values({
-            station_id: port.stationId,
-            evse_id: port.evseId,
-            connector_id: port.connectorId,
-            started_at: new Date(d.from),
-            ended_at: endedAt,
-            reason: d.reason,
-            cause_code: d.causeCode,
-            cause_source: d.causeSource,
-            responsible_party: cause.party,
-            derived_cause_code: d.causeCode,
-            evidence: JSON.stringify(d.evidence),
-          })
-          .returningAll()
-          .executeTakeFirstOrThrow();
-        changes.push({ kind: 'opened', outage: toOutage(row) });
-        if (endedAt) changes.push({ kind: 'closed', outage: toOutage(row) });
-        continue;
-      }
-      const corrected = match.cause_source === 'correction';
-      const wasOpen = match.ended_at === null;
-      const recoded = !corrected && match.cause_code !== d.causeCode;
-      const row = await trx
-        .updateTable('uptime_outages')
-        .set({
-          ended_at: endedAt,
-          reason: d.reason,
-          derived_cause_code: d.causeCode,
-          evidence: JSON.stringify(d.evidence),
-          updated_at: now,
-          ...(corrected
-            ? {}
-            : { cause_code: d.causeCode, cause_source: d.causeSource, responsible_party: cause.party }),
-        })
-        .where('id', '=', match.id)
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      if (recoded) changes.push({ kind: 'recoded', outage: toOutage(row) });
-      if (wasOpen && endedAt) changes.push({ kind: 'closed', outage: toOutage(row) });
-    }
-    return changes;
   }
 
   // ---- reading -------------------------------------------------------------------------------------------
@@ -706,6 +732,119 @@ export class UptimeService {
   static month(year: number, month: number): Interval {
     return monthWindow(year, month);
   }
+}
+
+type OutageRow = Selectable<Database['uptime_outages']>;
+
+/** A write a run decided on: a new outage, or a stored one whose derivation changed. */
+type OutageWrite =
+  | { kind: 'insert'; port: Port; derived: DerivedOutage; endedAt: Date | null }
+  | {
+      kind: 'update';
+      id: string;
+      set: Partial<Omit<OutageRow, 'id' | 'evidence'>> & { evidence: string };
+      recoded: boolean;
+      closes: boolean;
+    };
+
+/**
+ * What storing a port's derived outages changes. An outage already running when the range starts is derived
+ * clipped to the range: it is the stored one. A stored outage is written only where its derivation changed.
+ */
+function planPortOutages(
+  port: Port,
+  derived: DerivedOutage[],
+  stored: OutageRow[],
+  from: Date,
+  live: boolean,
+): OutageWrite[] {
+  const writes: OutageWrite[] = [];
+  for (const d of derived) {
+    const match =
+      stored.find((s) => new Date(s.started_at).getTime() === d.from) ??
+      (d.from === from.getTime()
+        ? stored.find((s) => new Date(s.started_at) < from && (s.ended_at === null || new Date(s.ended_at) > from))
+        : undefined);
+    const endedAt = d.open && live ? null : new Date(d.to);
+    if (!match) {
+      writes.push({ kind: 'insert', port, derived: d, endedAt });
+      continue;
+    }
+    const cause = causeFor(d.causeCode);
+    const corrected = match.cause_source === 'correction';
+    const unchanged =
+      (match.ended_at === null ? endedAt === null : endedAt?.getTime() === new Date(match.ended_at).getTime()) &&
+      match.reason === d.reason &&
+      match.derived_cause_code === d.causeCode &&
+      sameEvidence(match.evidence, d.evidence) &&
+      (corrected ||
+        (match.cause_code === d.causeCode &&
+          match.cause_source === d.causeSource &&
+          match.responsible_party === cause.party));
+    if (unchanged) continue;
+    writes.push({
+      kind: 'update',
+      id: match.id,
+      set: {
+        ended_at: endedAt,
+        reason: d.reason,
+        derived_cause_code: d.causeCode,
+        evidence: JSON.stringify(d.evidence),
+        ...(corrected ? {} : { cause_code: d.causeCode, cause_source: d.causeSource, responsible_party: cause.party }),
+      },
+      recoded: !corrected && match.cause_code !== d.causeCode,
+      closes: match.ended_at === null && endedAt !== null,
+    });
+  }
+  return writes;
+}
+
+function sameEvidence(stored: { table: string; id: string }[], derived: { table: string; id: string }[]): boolean {
+  return (
+    Array.isArray(stored) &&
+    stored.length === derived.length &&
+    stored.every((e, i) => e.table === derived[i]!.table && String(e.id) === derived[i]!.id)
+  );
+}
+
+async function applyOutageWrite(
+  trx: Transaction<Database>,
+  write: OutageWrite,
+  updatedAt: Date,
+): Promise<OutageChange[]> {
+  if (write.kind === 'insert') {
+    const { port, derived: d, endedAt } = write;
+    const row = await trx
+      .insertInto('uptime_outages')
+      .values({
+        station_id: port.stationId,
+        evse_id: port.evseId,
+        connector_id: port.connectorId,
+        started_at: new Date(d.from),
+        ended_at: endedAt,
+        reason: d.reason,
+        cause_code: d.causeCode,
+        cause_source: d.causeSource,
+        responsible_party: causeFor(d.causeCode).party,
+        derived_cause_code: d.causeCode,
+        evidence: JSON.stringify(d.evidence),
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    const changes: OutageChange[] = [{ kind: 'opened', outage: toOutage(row) }];
+    if (endedAt) changes.push({ kind: 'closed', outage: toOutage(row) });
+    return changes;
+  }
+  const row = await trx
+    .updateTable('uptime_outages')
+    .set({ ...write.set, updated_at: updatedAt })
+    .where('id', '=', write.id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  const changes: OutageChange[] = [];
+  if (write.recoded) changes.push({ kind: 'recoded', outage: toOutage(row) });
+  if (write.closes) changes.push({ kind: 'closed', outage: toOutage(row) });
+  return changes;
 }
 
 export class UptimeError extends Error {
