@@ -219,6 +219,41 @@ for (const backend of BACKENDS) {
       });
     }
 
+    it('a work order another process resolved is verified by a session once a sweep has seen it', async () => {
+      // This process keeps which stations have a resolved work order (so a session end elsewhere reads nothing);
+      // another process's resolution reaches it with the next sweep.
+      const id = 'LOOP-ELSEWHERE';
+      const s = new SimulatedStation({
+        url: server.wsBase,
+        id,
+        protocol: 'ocpp1.6',
+        meterIntervalS: 0,
+        secondMs: 1,
+        autoReconnect: false,
+      });
+      s.on('problem', () => undefined);
+      stations.push(s);
+      await s.connect();
+      assert.equal(await s.boot(), 'Accepted');
+      await s.reportAllStatuses(true);
+      const wos = server.app.fieldService.workOrders;
+      const wo = await db()
+        .transaction()
+        .execute((trx) => wos.create(trx, { stationId: id, evseId: 1, symptom: 'seen elsewhere', by: 'test' }));
+      await db()
+        .updateTable('work_orders')
+        .set({ status: 'resolved', resolved_at: new Date() })
+        .where('id', '=', wo.id)
+        .execute();
+      await server.app.fieldService.sweep();
+      await s.plugIn(1);
+      await s.startTransaction(1, 'GOOD');
+      await new Promise((r) => setTimeout(r, 60));
+      await s.sendMeterValues(1);
+      await s.stopTransaction(1, 'Local');
+      await until('verification', async () => (await wos.get(wo.id))?.status === 'verified');
+    });
+
     it('refuses illegal work-order moves and bad parts, naming the field', async () => {
       const wo = await db()
         .transaction()

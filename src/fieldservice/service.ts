@@ -54,6 +54,14 @@ export class FieldService {
   private sweeping: Promise<void> | undefined;
   private closed = false;
   private readonly inflight = new Set<Promise<void>>();
+  /**
+   * Stations with a resolved work order (awaiting verification by a session that delivers energy), as far as
+   * this process knows: loaded on attach, added to by this process's own resolutions at once, reloaded every
+   * sweep so other processes' are seen within a sweep period. Undefined until loaded: then every session looks.
+   */
+  private resolvedStations: Set<string> | undefined;
+  /** For each reload under way, the stations resolved while it reads, so it does not lose them. */
+  private readonly resolvedDuringReload = new Set<Set<string>>();
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -61,7 +69,13 @@ export class FieldService {
     private readonly uptime: UptimeService,
     private readonly options: FieldServiceOptions = {},
   ) {
-    this.workOrders = new WorkOrderService(db, outbox, uptime, { reopenWindowMs: options.reopenWindowMs });
+    this.workOrders = new WorkOrderService(db, outbox, uptime, {
+      reopenWindowMs: options.reopenWindowMs,
+      onResolved: (stationId) => {
+        this.resolvedStations?.add(stationId);
+        for (const during of this.resolvedDuringReload) during.add(stationId);
+      },
+    });
     outbox.registerChannel(WEBHOOK_CHANNEL, webhookChannel(db));
     if (options.smtp) {
       const email = emailChannel(options.smtp);
@@ -74,6 +88,8 @@ export class FieldService {
   attach(bus: { subscribe(listener: (event: DomainEvent) => void | Promise<void>): () => void }): void {
     this.unsubscribe = bus.subscribe(async (event) => {
       if (event.type !== 'transaction.ended' || this.closed) return;
+      // Only a resolved work order of the station can be verified: none known, nothing to read.
+      if (this.resolvedStations && !this.resolvedStations.has(event.stationId)) return;
       const work = this.onSessionEnded(event.transactionId);
       this.inflight.add(work);
       try {
@@ -82,6 +98,7 @@ export class FieldService {
         this.inflight.delete(work);
       }
     });
+    this.reloadResolved().catch((err: Error) => this.options.onError?.(err));
     this.sweepTimer = setInterval(() => {
       if (this.closed) return;
       this.sweep().catch((err: Error) => this.options.onError?.(err));
@@ -157,6 +174,7 @@ export class FieldService {
   async sweep(now = Date.now()): Promise<void> {
     if (this.sweeping) return this.sweeping;
     this.sweeping = (async () => {
+      await this.reloadResolved();
       await this.sweepOutages();
       await this.sweepMeters(now);
       if (now - this.lastForecast >= (this.options.forecastEveryMs ?? 10 * 60_000)) {
@@ -290,6 +308,23 @@ export class FieldService {
       }
     }
     this.outbox.wakeSoon();
+  }
+
+  /** Reads which stations have a resolved work order (see `resolvedStations`). */
+  private async reloadResolved(): Promise<void> {
+    const during = new Set<string>();
+    this.resolvedDuringReload.add(during);
+    try {
+      const rows = await this.db
+        .selectFrom('work_orders')
+        .select('station_id')
+        .distinct()
+        .where('status', '=', 'resolved')
+        .execute();
+      this.resolvedStations = new Set([...rows.map((r) => r.station_id), ...during]);
+    } finally {
+      this.resolvedDuringReload.delete(during);
+    }
   }
 
   private async onSessionEnded(transactionId: string): Promise<void> {

@@ -101,10 +101,13 @@ export type WorkOrder = ReturnType<typeof toWorkOrder>;
 export interface WorkOrderOptions {
   /** A resolved work order whose port fails again within this time is reopened instead of a new one opened. */
   reopenWindowMs?: number;
+  /** Told, inside the transaction, of each station that gets a resolved work order (see FieldService). */
+  onResolved?: (stationId: string) => void;
 }
 
 export class WorkOrderService {
   readonly reopenWindowMs: number;
+  private readonly onResolved: ((stationId: string) => void) | undefined;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -113,6 +116,7 @@ export class WorkOrderService {
     options: WorkOrderOptions = {},
   ) {
     this.reopenWindowMs = options.reopenWindowMs ?? 7 * 24 * 3600_000;
+    this.onResolved = options.onResolved;
   }
 
   async get(id: string, executor: Executor = this.db): Promise<WorkOrder | undefined> {
@@ -362,6 +366,8 @@ export class WorkOrderService {
           );
         }
       }
+      // Before the commit: whoever is told errs on the side of looking once too often.
+      this.onResolved?.(row.station_id);
       const timeOnSite =
         row.status === 'on_site' ? row.time_on_site_s + secondsSince(row.on_site_at, now) : row.time_on_site_s;
       const updated = await trx
