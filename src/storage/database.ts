@@ -1,10 +1,10 @@
 // Opens the one database OpenCPO runs on: PostgreSQL when a URL is given, else embedded PGlite (a directory,
 // or memory for a throw-away instance). Both speak PostgreSQL's dialect, so every query is written once.
-import { mkdirSync } from 'node:fs';
 import { Kysely, PostgresDialect } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
+import { PGliteThread } from './pglite-thread.ts';
 import type { Database } from './schema.ts';
 import { migrateToLatest } from './migrate.ts';
 
@@ -46,16 +46,10 @@ export async function openDatabase(options: DatabaseOptions): Promise<OpenDataba
     describe = `postgres ${redactUrl(options.url)}`;
   } else {
     const dir = options.dataDir ?? './data';
-    let lite: PGlite;
-    if (dir === 'memory') {
-      lite = await PGlite.create();
-      describe = 'pglite (memory)';
-    } else {
-      mkdirSync(dir, { recursive: true });
-      lite = await PGlite.create(dir);
-      describe = `pglite ${dir}`;
-    }
-    db = new Kysely<Database>({ dialect: new PGliteDialect(lite) });
+    // PGlite runs on a thread of its own; the dialect needs only its query() and close().
+    const thread = await PGliteThread.start(dir);
+    describe = dir === 'memory' ? 'pglite (memory)' : `pglite ${dir}`;
+    db = new Kysely<Database>({ dialect: new PGliteDialect(thread as unknown as PGlite) });
     kind = 'pglite';
   }
   await migrateToLatest(db);
