@@ -4,12 +4,14 @@ import * as m0001 from './migrations/0001_ocpp_core.ts';
 import * as m0002 from './migrations/0002_api.ts';
 import * as m0003 from './migrations/0003_billing.ts';
 import * as m0004 from './migrations/0004_uptime_fieldservice.ts';
+import * as m0005 from './migrations/0005_per_station_indexes.ts';
 
 const migrations: Record<string, Migration> = {
   '0001_ocpp_core': m0001,
   '0002_api': m0002,
   '0003_billing': m0003,
   '0004_uptime_fieldservice': m0004,
+  '0005_per_station_indexes': m0005,
 };
 
 class StaticProvider implements MigrationProvider {
