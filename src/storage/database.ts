@@ -5,6 +5,7 @@ import { PGliteDialect } from 'kysely-pglite-dialect';
 import type { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { PGliteThread } from './pglite-thread.ts';
+import { StatementCache, statementCachingClient } from './statement-cache.ts';
 import type { Database } from './schema.ts';
 import { migrateToLatest } from './migrate.ts';
 
@@ -37,7 +38,12 @@ export async function openDatabase(options: DatabaseOptions): Promise<OpenDataba
   let kind: DatabaseKind;
   let describe: string;
   if (options.url) {
-    const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10 });
+    const pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize ?? 10,
+      // Statements run again and again are prepared once per connection (see statement-cache.ts).
+      Client: statementCachingClient(new StatementCache()),
+    });
     // An idle pooled connection the server closes (restart, failover, a dropped database) is an 'error'
     // event on the pool; unhandled it would crash the process. The pool replaces the connection on next use.
     pool.on('error', (err) => options.onIdleError?.(err));
