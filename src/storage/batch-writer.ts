@@ -71,6 +71,8 @@ export class BatchWriter {
   private timer: NodeJS.Timeout | undefined;
   private readonly running = new Set<Promise<void>>();
   private closed = false;
+  /** Per table: column → PostgreSQL type name, read once from the catalog for the unnest form of inserts. */
+  private columnTypes: Promise<Map<string, Map<string, string>>> | undefined;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -143,7 +145,8 @@ export class BatchWriter {
     const started = performance.now();
     const run = (async () => {
       try {
-        await this.writeParts(this.partsOf(batches));
+        this.columnTypes ??= this.readColumnTypes();
+        await this.writeParts(this.partsOf(batches, await this.columnTypes));
         this.options.onFlush?.(total, performance.now() - started);
         for (const w of waiters) w.resolve();
       } catch (err) {
@@ -168,14 +171,34 @@ export class BatchWriter {
     }
   }
 
-  private partsOf(batches: { stream: Stream; rows: Record<string, unknown>[] }[]): Part[] {
+  private async readColumnTypes(): Promise<Map<string, Map<string, string>>> {
+    const tables = this.streams.map((s) => s.table as string);
+    const rows = await sql<{ table_name: string; column_name: string; udt_name: string }>`
+      SELECT table_name, column_name, udt_name FROM information_schema.columns
+      WHERE table_schema = current_schema() AND table_name = ANY(${tables})`.execute(this.db);
+    const types = new Map<string, Map<string, string>>();
+    for (const r of rows.rows) {
+      if (!types.has(r.table_name)) types.set(r.table_name, new Map());
+      types.get(r.table_name)!.set(r.column_name, r.udt_name);
+    }
+    return types;
+  }
+
+  private partsOf(
+    batches: { stream: Stream; rows: Record<string, unknown>[] }[],
+    types: Map<string, Map<string, string>>,
+  ): Part[] {
     const parts: Part[] = [];
     for (const { stream, rows } of batches) {
       if (rows.length === 0) continue;
       const columns = Object.keys(rows[0]!).length;
       for (let i = 0; i < rows.length; i += CHUNK) {
         const chunk = rows.slice(i, i + CHUNK);
-        parts.push({ statement: this.insert(stream, chunk), parameters: chunk.length * columns });
+        const columnar = columnarForm(chunk, types.get(stream.table));
+        parts.push({
+          statement: this.insert(stream, chunk, columnar),
+          parameters: columnar ? columnar.length : chunk.length * columns,
+        });
       }
       const extra = stream.spec.alsoWrite?.(rows);
       if (extra) parts.push({ statement: extra, parameters: rows.length * columns });
@@ -207,9 +230,18 @@ export class BatchWriter {
     });
   }
 
-  private insert(stream: Stream, rows: Record<string, unknown>[]): Compilable<unknown> {
+  private insert(
+    stream: Stream,
+    rows: Record<string, unknown>[],
+    columnar: RawBuilder<unknown>[] | undefined,
+  ): Compilable<unknown> {
     const { conflict, update, updateWhere } = stream.spec;
-    let query = this.db.insertInto(stream.table).values(rows as any);
+    let query = columnar
+      ? this.db
+          .insertInto(stream.table)
+          .columns(Object.keys(rows[0]!) as any)
+          .expression(sql`SELECT * FROM unnest(${sql.join(columnar)})`)
+      : this.db.insertInto(stream.table).values(rows as any);
     if (conflict) {
       query = query.onConflict((oc) => {
         const target = oc.columns(conflict as any);
@@ -228,6 +260,39 @@ export class BatchWriter {
     await this.flush();
     this.closed = true;
   }
+}
+
+/**
+ * A chunk's values as one array parameter per column (`unnest($1::text[], $2::int4[], ...)`) instead of one
+ * parameter per value: the statement's text is the same for any number of rows (so PostgreSQL can keep it
+ * prepared), and building and binding it costs per column, not per value. Undefined when the rows do not all
+ * have the same plain-valued columns of known, non-array types: those take the multi-row VALUES form.
+ */
+function columnarForm(
+  rows: Record<string, unknown>[],
+  types: Map<string, string> | undefined,
+): RawBuilder<unknown>[] | undefined {
+  if (!types) return undefined;
+  const columns = Object.keys(rows[0]!);
+  const arrays: RawBuilder<unknown>[] = [];
+  for (const column of columns) {
+    const type = types.get(column);
+    if (!type || type.startsWith('_')) return undefined;
+    const values = new Array<unknown>(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      if (!(column in row)) return undefined;
+      const value = row[column];
+      // SQL expressions (e.g. now()) cannot travel inside an array parameter.
+      if (value !== null && typeof value === 'object' && !(value instanceof Date) && !Buffer.isBuffer(value)) {
+        return undefined;
+      }
+      values[i] = value;
+    }
+    arrays.push(sql`${sql.val(values)}::${sql.raw(`"${type}"`)}[]`);
+  }
+  for (const row of rows) if (Object.keys(row).length !== columns.length) return undefined;
+  return arrays;
 }
 
 /**

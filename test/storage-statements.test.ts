@@ -1,0 +1,107 @@
+// The storage layer's two ways of keeping statements cheap: repeated texts become prepared statements on
+// PostgreSQL, and group-commit inserts use one array parameter per column, so their text does not change
+// with the number of rows (and can be prepared too).
+import { describe, it, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { sql } from 'kysely';
+import { StatementCache } from '../src/storage/statement-cache.ts';
+import { openDatabase, type OpenDatabase } from '../src/storage/database.ts';
+import { BatchWriter } from '../src/storage/batch-writer.ts';
+import { freshPostgresDatabase } from './support/backends.ts';
+
+describe('statement cache (pure)', () => {
+  it('names a text from its third use on, keeps the name, and stops naming at the cap', () => {
+    const cache = new StatementCache();
+    assert.equal(cache.nameFor('select 1'), undefined);
+    assert.equal(cache.nameFor('select 1'), undefined);
+    const name = cache.nameFor('select 1');
+    assert.ok(name);
+    assert.equal(cache.nameFor('select 1'), name);
+    for (let i = 0; i < 300; i++) for (let k = 0; k < 3; k++) cache.nameFor(`select ${i + 2}`);
+    assert.equal(cache.nameFor('select 1'), name, 'an early name is kept');
+    for (let k = 0; k < 5; k++) assert.equal(cache.nameFor('select 10000'), undefined, 'no names past the cap');
+  });
+});
+
+describe('prepared statements and columnar inserts on postgres', () => {
+  let database: OpenDatabase;
+  let drop: () => Promise<void>;
+  before(async () => {
+    const fresh = await freshPostgresDatabase();
+    drop = fresh.drop;
+    // One connection, so that the prepared statements asked about are the ones the queries made.
+    database = await openDatabase({ url: fresh.url, poolSize: 1 });
+  });
+  after(async () => {
+    await database.close();
+    await drop();
+  });
+
+  it('prepares a statement run repeatedly, and gives the same answers', async () => {
+    for (let i = 0; i < 5; i++) {
+      const row = await database.db
+        .selectFrom('stations')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('id', '=', `S-${i}`)
+        .executeTakeFirstOrThrow();
+      assert.equal(Number(row.n), 0);
+    }
+    const prepared = await sql<{ statement: string }>`SELECT statement FROM pg_prepared_statements`.execute(
+      database.db,
+    );
+    assert.ok(
+      prepared.rows.some((r) => r.statement.includes('from "stations"')),
+      `prepared: ${prepared.rows.map((r) => r.statement).join(' | ')}`,
+    );
+  });
+
+  it('writes group-commit batches of any size with one statement text, nulls and dates intact', async () => {
+    await database.db
+      .insertInto('stations')
+      .values({ id: 'COL-1' } as any)
+      .execute();
+    const writer = new BatchWriter(database.db, { windowMs: 0, maxRows: 10_000 });
+    writer.define('station_events');
+    const at = new Date('2026-01-02T03:04:05.678Z');
+    for (const size of [1, 7, 40]) {
+      await writer.write({
+        station_events: Array.from({ length: size }, (_, i) => ({
+          station_id: 'COL-1',
+          evse_id: i % 2 ? null : i,
+          connector_id: null,
+          kind: 'fault',
+          error_code: i % 3 ? `E"${i}'\\,{}` : null,
+          vendor_id: null,
+          vendor_error_code: null,
+          info: null,
+          severity: null,
+          cleared: i % 2 === 0,
+          component: null,
+          variable: null,
+          actual_value: null,
+          transaction_ref: null,
+          event_ref: null,
+          payload: JSON.stringify({ size, i, text: 'a "quoted" value' }),
+          occurred_at: at,
+          received_at: at,
+        })),
+      });
+    }
+    await writer.close();
+    const rows = await database.db
+      .selectFrom('station_events')
+      .selectAll()
+      .where('station_id', '=', 'COL-1')
+      .orderBy('id')
+      .execute();
+    assert.equal(rows.length, 48);
+    const last = rows[47]!;
+    assert.equal(last.evse_id, null);
+    assert.equal(last.error_code, null);
+    assert.equal(rows[46]!.error_code, `E"38'\\,{}`);
+    assert.equal(last.cleared, false);
+    assert.deepEqual(last.payload, { size: 40, i: 39, text: 'a "quoted" value' });
+    assert.equal(new Date(last.occurred_at).toISOString(), at.toISOString());
+    assert.equal(rows[0]!.evse_id, 0);
+  });
+});
