@@ -62,11 +62,14 @@ export interface UptimeOptions {
   timeline?: Partial<Omit<TimelineOptions, 'now'>>;
   /** How far back a live re-derivation looks when the port has no open outage. */
   lookbackMs?: number;
-  /**
-   * How often stations with pending conditions (a disconnect within the grace, a boot loop) are re-checked, and
-   * stations whose live runs read only recent evidence get a full run over the look-back (late evidence).
-   */
+  /** How often stations with pending conditions (a disconnect within the grace, a boot loop) are re-checked. */
   sweepMs?: number;
+  /**
+   * How often a busy station, whose live runs read only recent evidence, gets a full run over the look-back
+   * (default 10 minutes): evidence that arrives late (offline replays) is stored within this period. Full runs
+   * of every busy station at each sweep cost ten thousand re-derivations per sweep on a 10,000-charger network.
+   */
+  fullRunMs?: number;
   /**
    * How long a live re-derivation waits after the first event that asks for it, ms (default 3000). Events of the same
    * station in that window are covered by the one run (it reads everything stored when it starts), so a
@@ -148,13 +151,17 @@ export class UptimeService {
     const sweepMs = this.options.sweepMs ?? 30_000;
     this.sweepTimer = setInterval(() => {
       if (this.sweeping) return;
-      this.sweeping = this.sweep()
+      this.sweeping = this.sweep({ owedOlderThanMs: this.fullRunMs() })
         .catch((err: Error) => this.options.onError?.(err))
         .finally(() => {
           this.sweeping = undefined;
         });
     }, sweepMs);
     this.sweepTimer.unref();
+  }
+
+  private fullRunMs(): number {
+    return this.options.fullRunMs ?? 600_000;
   }
 
   /** A live re-derivation of the station after `liveDelayMs`, one per station per window. */
@@ -182,7 +189,11 @@ export class UptimeService {
    * and those whose last live run only looked at recent evidence: a full run over the look-back catches
    * evidence that arrived late (replayed after an outage of the connection) within one sweep period.
    */
-  async sweep(): Promise<void> {
+  /**
+   * `owedOlderThanMs`: only owed full runs whose station's last full run is at least this old (the timer's
+   * sweeps); without it every owed full run is done now.
+   */
+  async sweep(options: { owedOlderThanMs?: number } = {}): Promise<void> {
     const since = new Date(Date.now() - this.lookbackMs);
     const offline = await this.db
       .selectFrom('stations')
@@ -196,7 +207,11 @@ export class UptimeService {
       .distinct()
       .where('ended_at', 'is', null)
       .execute();
-    const ids = new Set([...offline.map((r) => r.id), ...open.map((r) => r.station_id), ...this.needsFull]);
+    const now = Date.now();
+    const owed = [...this.needsFull].filter(
+      (id) => now - (this.lastFullRun.get(id) ?? 0) >= (options.owedOlderThanMs ?? 0),
+    );
+    const ids = new Set([...offline.map((r) => r.id), ...open.map((r) => r.station_id), ...owed]);
     for (const id of ids) await this.syncStation(id);
   }
 
@@ -265,7 +280,7 @@ export class UptimeService {
       // range (`timelineBack`), and from the start of any stored outage open or reaching into that range, so
       // such an outage is re-derived whole, from the same evidence a full run would use. (An outage that ended
       // before the range is left alone; evidence older than the range that arrives late is a full run's job:
-      // the sweep runs one for every station that had a live run since its last full one.)
+      // the sweep runs one, within `fullRunMs`, for every station that had a live run since its last full one.)
       to = new Date(now);
       const last = this.lastRun.get(stationId);
       const fullFrom = now - this.lookbackMs;
@@ -277,7 +292,7 @@ export class UptimeService {
         !full &&
         last !== undefined &&
         lastFull !== undefined &&
-        now - lastFull < (this.options.sweepMs ?? 30_000) &&
+        now - lastFull < this.fullRunMs() &&
         last - back > fullFrom;
       const base = new Date(incremental ? last! - back : fullFrom);
       stored = await this.storedOutages(stationId, base, incremental);
