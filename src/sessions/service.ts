@@ -278,7 +278,8 @@ export class SessionsService {
     const parts = [sql`created AS (${inserted})`];
     const guard = sql`EXISTS (SELECT 1 FROM created)`;
     if (event.seqNo !== undefined) parts.push(sql`logged AS (${eventInsert(id, event, guard)})`);
-    if (samples.length) parts.push(sql`sampled AS (${samplesInsert(samples, guard)})`);
+    if (samples.length)
+      parts.push(sql`sampled AS (${await this.writer.guardedInsert('meter_samples', samples, guard)})`);
     const result = await sql<{ id: string; charger_transaction_id: string }>`WITH ${sql.join(parts)}
       SELECT id, charger_transaction_id FROM created`.execute(this.db);
     const created = result.rows[0];
@@ -320,7 +321,8 @@ export class SessionsService {
       guard = sql`EXISTS (SELECT 1 FROM logged)`;
     }
     parts.push(sql`applied AS (UPDATE transactions SET ${assignments} WHERE id = ${tx.id} AND ${guard} RETURNING id)`);
-    if (samples.length) parts.push(sql`sampled AS (${samplesInsert(samples, guard)})`);
+    if (samples.length)
+      parts.push(sql`sampled AS (${await this.writer.guardedInsert('meter_samples', samples, guard)})`);
     const result = await sql<{ applied: number }>`WITH ${sql.join(parts)}
       SELECT count(*)::int AS applied FROM applied`.execute(this.db);
     return (result.rows[0]?.applied ?? 0) > 0;
@@ -437,38 +439,6 @@ function eventInsert(transactionId: string, event: AppliedEvent, guard: RawBuild
   return sql`INSERT INTO transaction_events (transaction_id, seq_no, event_type, trigger_reason, charging_state,
       offline, occurred_at, received_at, payload) ${source}
     ON CONFLICT (transaction_id, seq_no) DO NOTHING`;
-}
-
-const SAMPLE_COLUMNS = [
-  ['station_id', 'text'],
-  ['evse_id', 'integer'],
-  ['connector_id', 'integer'],
-  ['transaction_id', 'text'],
-  ['sampled_at', 'timestamptz'],
-  ['measurand', 'text'],
-  ['phase', 'text'],
-  ['location', 'text'],
-  ['unit', 'text'],
-  ['value', 'float8'],
-  ['context', 'text'],
-  ['signed_data', 'text'],
-  ['received_at', 'timestamptz'],
-] as const;
-
-/** An event's meter samples, stored only when the guard holds (the event was not a replay). */
-function samplesInsert(samples: Record<string, unknown>[], guard: RawBuilder<unknown>) {
-  const rows = samples.map(
-    (r) =>
-      sql`(${sql.join(
-        SAMPLE_COLUMNS.map(([column, type]) => {
-          const value = r[column];
-          return sql`${value instanceof Date ? value.toISOString() : value}::${sql.raw(type)}`;
-        }),
-      )})`,
-  );
-  const columns = sql.join(SAMPLE_COLUMNS.map(([column]) => sql.id(column)));
-  return sql`INSERT INTO meter_samples (${columns})
-    SELECT * FROM (VALUES ${sql.join(rows)}) AS v(${columns}) WHERE ${guard}`;
 }
 
 function newTransaction(

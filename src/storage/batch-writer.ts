@@ -145,8 +145,7 @@ export class BatchWriter {
     const started = performance.now();
     const run = (async () => {
       try {
-        this.columnTypes ??= this.readColumnTypes();
-        await this.writeParts(this.partsOf(batches, await this.columnTypes));
+        await this.writeParts(this.partsOf(batches, await this.columnTypesOf()));
         this.options.onFlush?.(total, performance.now() - started);
         for (const w of waiters) w.resolve();
       } catch (err) {
@@ -169,6 +168,27 @@ export class BatchWriter {
       if (this.waiters.length && this.running.size < (this.options.maxConcurrentFlushes ?? 1)) this.startFlush();
       await Promise.race(this.running);
     }
+  }
+
+  /**
+   * A statement of the caller's own (not queued, not batched) that inserts `rows` into one of this writer's
+   * tables only when `guard` holds, in the same columnar form as a flush: e.g. an event's samples, stored only
+   * if the event was not a replay.
+   */
+  async guardedInsert(
+    table: TableName,
+    rows: Record<string, unknown>[],
+    guard: RawBuilder<unknown>,
+  ): Promise<RawBuilder<unknown>> {
+    const columnar = columnarForm(rows, (await this.columnTypesOf()).get(table));
+    if (!columnar) throw new Error(`rows for ${table} need the same plain-valued columns of the table's types`);
+    const columns = sql.join(Object.keys(rows[0]!).map((c) => sql.id(c)));
+    return sql`INSERT INTO ${sql.table(table)} (${columns}) SELECT * FROM unnest(${sql.join(columnar)}) WHERE ${guard}`;
+  }
+
+  private columnTypesOf(): Promise<Map<string, Map<string, string>>> {
+    this.columnTypes ??= this.readColumnTypes();
+    return this.columnTypes;
   }
 
   private async readColumnTypes(): Promise<Map<string, Map<string, string>>> {
