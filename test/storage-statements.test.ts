@@ -7,6 +7,7 @@ import { sql } from 'kysely';
 import { StatementCache } from '../src/storage/statement-cache.ts';
 import { openDatabase, type OpenDatabase } from '../src/storage/database.ts';
 import { BatchWriter } from '../src/storage/batch-writer.ts';
+import { PreparedQuery, ShapedQuery } from '../src/storage/prepared.ts';
 import { freshPostgresDatabase } from './support/backends.ts';
 
 describe('statement cache (pure)', () => {
@@ -105,3 +106,73 @@ describe('prepared statements and columnar inserts on postgres', () => {
     assert.equal(rows[0]!.evse_id, 0);
   });
 });
+
+for (const backend of ['pglite', 'postgres'] as const) {
+  describe(`queries compiled once (PreparedQuery, ShapedQuery) on ${backend}`, () => {
+    let database: OpenDatabase;
+    let drop: (() => Promise<void>) | undefined;
+    before(async () => {
+      if (backend === 'postgres') {
+        const fresh = await freshPostgresDatabase();
+        drop = fresh.drop;
+        database = await openDatabase({ url: fresh.url });
+      } else {
+        database = await openDatabase({ dataDir: 'memory' });
+      }
+      await database.db
+        .insertInto('stations')
+        .values([{ id: 'PQ-1', vendor: 'A' } as any, { id: 'PQ-2', vendor: 'B' } as any])
+        .execute();
+    });
+    after(async () => {
+      await database.close();
+      await drop?.();
+    });
+
+    it('binds each run its own values around the query constants, and keeps one text', async () => {
+      let builds = 0;
+      const byId = new PreparedQuery((db, a: { id: string; vendor: string }) => {
+        builds++;
+        // 'nobody' is a constant of the query between the two arguments.
+        return db
+          .selectFrom('stations')
+          .select(['id', 'vendor'])
+          .where('id', '=', a.id)
+          .where('id', '!=', 'nobody')
+          .where('vendor', '=', a.vendor);
+      });
+      assert.deepEqual(await byId.execute(database.db, { id: 'PQ-1', vendor: 'A' }), [{ id: 'PQ-1', vendor: 'A' }]);
+      assert.deepEqual(await byId.execute(database.db, { id: 'PQ-2', vendor: 'B' }), [{ id: 'PQ-2', vendor: 'B' }]);
+      assert.equal(await byId.executeTakeFirst(database.db, { id: 'PQ-2', vendor: 'A' }), undefined);
+      assert.equal(builds, 1, 'built and compiled once');
+    });
+
+    it('compiles one text per shape, and each shape binds its own arguments', async () => {
+      const shapes: string[] = [];
+      const query = new ShapedQuery(
+        (s: { byVendor: boolean }) => String(s.byVendor),
+        (db, a: { id: string; vendor: string }, s) => {
+          shapes.push(String(s.byVendor));
+          const q = db.selectFrom('stations').select('id').where('id', '=', a.id);
+          return s.byVendor ? q.where('vendor', '=', a.vendor) : q;
+        },
+      );
+      const run = async (byVendor: boolean, id: string, vendor: string) =>
+        (await query.execute(database.db, { byVendor }, { id, vendor })).map((r) => r.id);
+      assert.deepEqual(await run(false, 'PQ-1', 'B'), ['PQ-1']);
+      assert.deepEqual(await run(true, 'PQ-1', 'B'), []);
+      assert.deepEqual(await run(true, 'PQ-2', 'B'), ['PQ-2']);
+      assert.deepEqual(await run(false, 'PQ-2', 'x'), ['PQ-2']);
+      assert.deepEqual(shapes.sort(), ['false', 'true']);
+    });
+
+    it('refuses arguments used where they cannot be parameters', async () => {
+      const raw = new PreparedQuery((db, a: { column: string }) =>
+        db.selectFrom('stations').select(sql.raw<string>(String(a.column)).as('c')),
+      );
+      await assert.rejects(raw.execute(database.db, { column: 'id' }), /did not become a parameter/);
+      const spread = new PreparedQuery((db, a: { id: string }) => db.insertInto('stations').values({ ...a } as any));
+      await assert.rejects(spread.execute(database.db, { id: 'PQ-3' }), /name each argument/);
+    });
+  });
+}

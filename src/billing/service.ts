@@ -1,7 +1,7 @@
 // The billing domain's entry point: pins a session's tariff when it starts, prices it when it ends (a CDR, or a
 // failed-session record when it stayed under the minimum), answers "what does this session cost so far", and
 // hands the CDR total to the payment provider. Listens to the domain event bus; never touches the OCPP edge.
-import type { Kysely } from 'kysely';
+import type { Insertable, Kysely } from 'kysely';
 import { sql } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import type { DomainEvent, EventBus } from '../events/bus.ts';
@@ -18,6 +18,7 @@ import {
 import { priceSession, type PricedSession } from './pricing.ts';
 import { buildCdrBody, creditCdr, getCdr, rowToCdr, type CdrRecord } from './cdrs.ts';
 import { BoundedMap } from './cache.ts';
+import { PreparedQuery } from '../storage/prepared.ts';
 import type { BillingOptions } from './options.ts';
 import type { PinnedTariff } from './tariff.ts';
 import { formatMinor } from './money.ts';
@@ -54,6 +55,40 @@ type Pin = Pick<
   Database['session_pricing'],
   'tariff_id' | 'tariff_version' | 'account_id' | 'customer_group' | 'time_zone'
 >;
+
+// The two writes every session makes, compiled once (see storage/prepared.ts).
+const pinInsert = new PreparedQuery((db, p: Insertable<Database['session_pricing']>) =>
+  db
+    .insertInto('session_pricing')
+    .values({
+      transaction_id: p.transaction_id,
+      tariff_id: p.tariff_id,
+      tariff_version: p.tariff_version,
+      account_id: p.account_id,
+      customer_group: p.customer_group,
+      location_id: p.location_id,
+      time_zone: p.time_zone,
+    })
+    .onConflict((oc) => oc.column('transaction_id').doNothing())
+    .returning(['tariff_id', 'tariff_version', 'account_id', 'customer_group', 'time_zone']),
+);
+const failedSessionInsert = new PreparedQuery((db, f: Insertable<Database['failed_sessions']>) =>
+  db
+    .insertInto('failed_sessions')
+    .values({
+      transaction_id: f.transaction_id,
+      station_id: f.station_id,
+      evse_id: f.evse_id,
+      connector_id: f.connector_id,
+      reason: f.reason,
+      energy_wh: f.energy_wh,
+      duration_s: f.duration_s,
+      started_at: f.started_at,
+      ended_at: f.ended_at,
+      stop_reason: f.stop_reason,
+    })
+    .onConflict((oc) => oc.column('transaction_id').doNothing()),
+);
 
 /** Called after a CDR is stored (payments capture its total); failures are the hook's business. */
 export type CdrHook = (cdr: CdrRecord) => Promise<void>;
@@ -277,20 +312,15 @@ export class BillingService {
     );
     if (tariff && startMissed && tx.started_at)
       tariff = (await this.tariffs.versionAt(tariff.id, tx.started_at)) ?? tariff;
-    const inserted = await this.db
-      .insertInto('session_pricing')
-      .values({
-        transaction_id: tx.id,
-        tariff_id: tariff?.id ?? null,
-        tariff_version: tariff?.version ?? null,
-        account_id: account?.id ?? null,
-        customer_group: customerGroup,
-        location_id: location?.id ?? null,
-        time_zone: timeZone,
-      })
-      .onConflict((oc) => oc.column('transaction_id').doNothing())
-      .returning(['tariff_id', 'tariff_version', 'account_id', 'customer_group', 'time_zone'])
-      .executeTakeFirst();
+    const inserted = await pinInsert.executeTakeFirst(this.db, {
+      transaction_id: tx.id,
+      tariff_id: tariff?.id ?? null,
+      tariff_version: tariff?.version ?? null,
+      account_id: account?.id ?? null,
+      customer_group: customerGroup,
+      location_id: location?.id ?? null,
+      time_zone: timeZone,
+    });
     if (inserted) {
       this.pins.set(tx.id, inserted);
       return inserted;
@@ -333,22 +363,18 @@ export class BillingService {
           ? 'below_min_duration'
           : undefined;
     if (reason) {
-      await this.db
-        .insertInto('failed_sessions')
-        .values({
-          transaction_id: tx.id,
-          station_id: tx.station_id,
-          evse_id: tx.evse_id,
-          connector_id: tx.connector_id,
-          reason,
-          energy_wh: energyWh,
-          duration_s: durationS,
-          started_at: tx.started_at,
-          ended_at: stoppedAt,
-          stop_reason: tx.stop_reason,
-        })
-        .onConflict((oc) => oc.column('transaction_id').doNothing())
-        .execute();
+      await failedSessionInsert.execute(this.db, {
+        transaction_id: tx.id,
+        station_id: tx.station_id,
+        evse_id: tx.evse_id,
+        connector_id: tx.connector_id,
+        reason,
+        energy_wh: energyWh,
+        duration_s: durationS,
+        started_at: tx.started_at,
+        ended_at: stoppedAt,
+        stop_reason: tx.stop_reason,
+      });
       for (const hook of this.cdrHooks) await hook(freeSession(tx));
       return undefined;
     }

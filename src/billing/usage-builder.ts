@@ -4,6 +4,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import type { SessionUsage, UsageState } from './usage.ts';
 import type { LocationInfo } from './locations.ts';
+import { PreparedQuery } from '../storage/prepared.ts';
 
 const ENERGY_REGISTER = 'Energy.Active.Import.Register';
 
@@ -98,9 +99,9 @@ export interface SessionContext {
   account: { id: string; customerGroup: string } | undefined;
 }
 
-/** The transaction with its station's location, its token's account and whether its CDR exists. */
-export async function loadSessionContext(db: Kysely<Database>, id: string): Promise<SessionContext | undefined> {
-  const row = await db
+/** The transaction with its station's location, its token's account and whether its CDR exists (run per session). */
+const sessionContextQuery = new PreparedQuery((db, args: { id: string }) =>
+  db
     .selectFrom('transactions as t')
     .leftJoin('cdrs as c', 'c.id', 't.id')
     .leftJoin('station_assets as sa', 'sa.station_id', 't.station_id')
@@ -123,8 +124,11 @@ export async function loadSessionContext(db: Kysely<Database>, id: string): Prom
       'ba.id as account_id',
       'ba.customer_group as account_customer_group',
     ])
-    .where('t.id', '=', id)
-    .executeTakeFirst();
+    .where('t.id', '=', args.id),
+);
+
+export async function loadSessionContext(db: Kysely<Database>, id: string): Promise<SessionContext | undefined> {
+  const row = await sessionContextQuery.executeTakeFirst(db, { id });
   if (!row) return undefined;
   const {
     cdr_id,

@@ -170,20 +170,32 @@ export class BatchWriter {
     }
   }
 
+  /** Column → PostgreSQL type of one of this writer's tables, read once from the catalog. */
+  async columnTypesFor(table: TableName): Promise<Map<string, string>> {
+    const types = (await this.columnTypesOf()).get(table);
+    if (!types) throw new Error(`batch writer has no stream for ${table}`);
+    return types;
+  }
+
   /**
-   * A statement of the caller's own (not queued, not batched) that inserts `rows` into one of this writer's
+   * A statement of the caller's own (not queued, not batched) that inserts rows into one of this writer's
    * tables only when `guard` holds, in the same columnar form as a flush: e.g. an event's samples, stored only
-   * if the event was not a replay.
+   * if the event was not a replay. `arrayOf` gives each column's values as one array (or a placeholder for it).
    */
-  async guardedInsert(
+  static guardedInsert(
     table: TableName,
-    rows: Record<string, unknown>[],
+    types: Map<string, string>,
+    columns: readonly string[],
+    arrayOf: (column: string) => unknown,
     guard: RawBuilder<unknown>,
-  ): Promise<RawBuilder<unknown>> {
-    const columnar = columnarForm(rows, (await this.columnTypesOf()).get(table));
-    if (!columnar) throw new Error(`rows for ${table} need the same plain-valued columns of the table's types`);
-    const columns = sql.join(Object.keys(rows[0]!).map((c) => sql.id(c)));
-    return sql`INSERT INTO ${sql.table(table)} (${columns}) SELECT * FROM unnest(${sql.join(columnar)}) WHERE ${guard}`;
+  ): RawBuilder<unknown> {
+    const arrays = columns.map((c) => {
+      const type = types.get(c);
+      if (!type || type.startsWith('_')) throw new Error(`${table}.${c} has no plain column type`);
+      return sql`${arrayOf(c)}::${sql.raw(`"${type}"`)}[]`;
+    });
+    return sql`INSERT INTO ${sql.table(table)} (${sql.join(columns.map((c) => sql.id(c)))})
+      SELECT * FROM unnest(${sql.join(arrays)}) WHERE ${guard}`;
   }
 
   private columnTypesOf(): Promise<Map<string, Map<string, string>>> {
