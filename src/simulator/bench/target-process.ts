@@ -55,6 +55,9 @@ export function freePort(): Promise<number> {
 
 function commandFor(options: TargetOptions, port: number): { args: string[]; env: NodeJS.ProcessEnv } {
   const nodeArgs = options.cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', RESULTS_DIR] : [];
+  // Extra Node flags for the server under test only (e.g. --trace-gc), which NODE_OPTIONS does not allow.
+  const extra = process.env.OPENCPO_BENCH_NODE_ARGS?.trim();
+  if (extra) nodeArgs.push(...extra.split(/\s+/));
   // The server must not pick up a DATABASE_URL from the bench's own environment unless asked to.
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.DATABASE_URL;
