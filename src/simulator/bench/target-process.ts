@@ -54,8 +54,11 @@ export function freePort(): Promise<number> {
 }
 
 function commandFor(options: TargetOptions, port: number): { args: string[]; env: NodeJS.ProcessEnv } {
-  const nodeArgs = options.cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', RESULTS_DIR] : [];
-  // Extra Node flags for the server under test only (e.g. --trace-gc), which NODE_OPTIONS does not allow.
+  // The young-generation size bin/opencpo.js's first line gives the installed command: measure it as shipped.
+  const nodeArgs = options.kind === 'opencpo' ? ['--max-semi-space-size=64'] : [];
+  if (options.cpuProfile) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', RESULTS_DIR);
+  // Extra Node flags for the server under test only (e.g. --trace-gc), which NODE_OPTIONS does not allow;
+  // given last, they override the ones above.
   const extra = process.env.OPENCPO_BENCH_NODE_ARGS?.trim();
   if (extra) nodeArgs.push(...extra.split(/\s+/));
   // The server must not pick up a DATABASE_URL from the bench's own environment unless asked to.
