@@ -207,23 +207,29 @@ export async function loadUsage(
   }
   const current = [...currentByTime.entries()].map(([t, c]) => ({ at: new Date(t), a: c.phaseless ?? c.total }));
 
-  const statuses = await db
+  // The status in force at the start, then every change during the session: a bounded read, however long the
+  // connector's history (the port index serves both halves).
+  const port = db
     .selectFrom('connector_status')
     .select(['status', 'occurred_at'])
     .where('station_id', '=', tx.station_id)
     .where('evse_id', '=', tx.evse_id)
-    .where('connector_id', '=', tx.connector_id)
-    .where('occurred_at', '<=', until)
-    .orderBy('occurred_at')
-    .orderBy('id')
-    .execute();
-  // The status in force at the start, then every change during the session.
-  const relevant = statuses.filter(
-    (s, i) =>
-      s.occurred_at > startedAt ||
-      statuses[i + 1]?.occurred_at === undefined ||
-      statuses[i + 1]!.occurred_at > startedAt,
-  );
+    .where('connector_id', '=', tx.connector_id);
+  const [atStart, during] = await Promise.all([
+    port
+      .where('occurred_at', '<=', startedAt < until ? startedAt : until)
+      .orderBy('occurred_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(1)
+      .execute(),
+    port
+      .where('occurred_at', '>', startedAt)
+      .where('occurred_at', '<=', until)
+      .orderBy('occurred_at')
+      .orderBy('id')
+      .execute(),
+  ]);
+  const relevant = [...atStart, ...during];
   let hasCharged = false;
   const states: SessionUsage['states'] = [];
   for (const s of relevant) {
