@@ -59,9 +59,11 @@ export async function startOpenCpo(config: Config, log: Logger = createLogger(co
     onIdleError: (err) => log.warn({ err: err.message }, 'idle database connection lost; it will be replaced'),
   });
   const metrics = new Metrics();
-  const writer = new BatchWriter(database.db, {
+  const writer = new BatchWriter(database.commitDb, {
     windowMs: config.batchWindowMs ?? (database.kind === 'pglite' ? 2 : 0),
     maxRows: config.batchMaxRows,
+    // One flush per commit connection: rows that arrive while one runs go out on the other at once.
+    maxConcurrentFlushes: database.commitConnections,
     onFlush: (rows) => {
       metrics.batchRows.observe(rows);
       metrics.rowsWritten.inc(rows);
