@@ -4,7 +4,7 @@
 // threads do not inherit the main thread's TypeScript loader, and this needs none.
 import { parentPort, workerData } from 'node:worker_threads';
 import { mkdirSync } from 'node:fs';
-import { PGlite } from '@electric-sql/pglite';
+import { PGlite, parse, protocol } from '@electric-sql/pglite';
 
 /** An error's message and PostgreSQL fields (code, detail, constraint...), which survive the thread boundary. */
 function describe(err) {
@@ -30,6 +30,45 @@ try {
   parentPort.postMessage({ fatal: describe(err) });
 }
 
+const NO_SYNC = { syncToFs: false };
+/** Prepared statement name → its parameter types (from Describe), once PGlite has parsed it. */
+const prepared = new Map();
+
+/**
+ * What PGlite's query() does (parse, describe, bind, describe, execute, sync), except that a statement the main
+ * thread named (see statement-cache.ts) is parsed and described once: later runs only bind and execute, and
+ * PostgreSQL reuses its plan. Parsing and planning are most of an embedded statement's time.
+ */
+async function runPrepared(name, text, params) {
+  const messages = [];
+  try {
+    let types = prepared.get(name);
+    if (!types) {
+      await db.execProtocol(protocol.serialize.parse({ name, text }), NO_SYNC);
+      const described = await db.execProtocol(protocol.serialize.describe({ type: 'S', name }), NO_SYNC);
+      types = parse.parseDescribeStatementResults(described.messages);
+      prepared.set(name, types);
+    }
+    // Values as PGlite's query() serialises them: by the parameter's type, else as text.
+    const values = params.map((value, i) => {
+      if (value === null || value === undefined) return null;
+      const serialize = db.serializers[types[i]];
+      return serialize ? serialize(value) : value.toString();
+    });
+    for (const message of [
+      protocol.serialize.bind({ statement: name, values }),
+      protocol.serialize.describe({ type: 'P' }),
+      protocol.serialize.execute({}),
+    ]) {
+      messages.push(...(await db.execProtocol(message, NO_SYNC)).messages);
+    }
+  } finally {
+    messages.push(...(await db.execProtocol(protocol.serialize.sync(), NO_SYNC)).messages);
+  }
+  await db.syncToFs();
+  return parse.parseResults(messages, db.parsers)[0];
+}
+
 // Statements run in the order they arrive: a transaction's BEGIN, statements and COMMIT come from one
 // connection, one at a time, and must not be reordered.
 let chain = Promise.resolve();
@@ -41,7 +80,7 @@ parentPort.on('message', (msg) => {
       return;
     }
     try {
-      const result = await db.query(msg.sql, msg.params);
+      const result = msg.name ? await runPrepared(msg.name, msg.sql, msg.params) : await db.query(msg.sql, msg.params);
       parentPort.postMessage({ id: msg.id, rows: result.rows, affectedRows: result.affectedRows ?? 0 });
     } catch (err) {
       parentPort.postMessage({ id: msg.id, error: describe(err) });

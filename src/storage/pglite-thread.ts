@@ -2,6 +2,7 @@
 // the Kysely PGlite dialect uses: query(sql, params) → rows. Statements are passed as messages; rows come back
 // by structured clone, which keeps Dates, bigints and byte arrays as they are.
 import { Worker } from 'node:worker_threads';
+import { StatementCache } from './statement-cache.ts';
 
 export interface QueryResult {
   rows: unknown[];
@@ -39,6 +40,8 @@ export class PGliteThread {
   private nextId = 1;
   private failure: Error | undefined;
   private closing: Promise<void> | undefined;
+  /** Texts run again and again get a name: the thread then parses and plans them once (as on PostgreSQL). */
+  private readonly statements = new StatementCache();
 
   private constructor(private readonly worker: Worker) {}
 
@@ -74,7 +77,7 @@ export class PGliteThread {
     return new Promise<QueryResult>((resolve, reject) => {
       if (this.pending.size === 0) this.worker.ref();
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, sql, params });
+      this.worker.postMessage({ id, sql, params, name: params.length ? this.statements.nameFor(sql) : undefined });
     });
   }
 
