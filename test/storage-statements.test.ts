@@ -166,6 +166,21 @@ for (const backend of ['pglite', 'postgres'] as const) {
       assert.deepEqual(shapes.sort(), ['false', 'true']);
     });
 
+    it('keeps a repeated statement usable after it fails (a constraint violation on its prepared form)', async () => {
+      const insert = new PreparedQuery((db, a: { id: string }) =>
+        db.insertInto('stations').values({ id: a.id } as any),
+      );
+      // Past the statement cache's threshold, so that later runs use the prepared statement.
+      for (const id of ['PQ-10', 'PQ-11', 'PQ-12', 'PQ-13']) await insert.execute(database.db, { id });
+      await assert.rejects(insert.execute(database.db, { id: 'PQ-12' }), (err: Error & { code?: string }) => {
+        assert.equal(err.code, '23505');
+        return true;
+      });
+      await insert.execute(database.db, { id: 'PQ-14' });
+      const rows = await database.db.selectFrom('stations').select('id').where('id', 'like', 'PQ-1%').execute();
+      assert.deepEqual(rows.map((r) => r.id).sort(), ['PQ-1', 'PQ-10', 'PQ-11', 'PQ-12', 'PQ-13', 'PQ-14']);
+    });
+
     it('refuses arguments used where they cannot be parameters', async () => {
       const raw = new PreparedQuery((db, a: { column: string }) =>
         db.selectFrom('stations').select(sql.raw<string>(String(a.column)).as('c')),

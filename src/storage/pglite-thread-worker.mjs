@@ -34,37 +34,43 @@ const NO_SYNC = { syncToFs: false };
 /** Prepared statement name → its parameter types (from Describe), once PGlite has parsed it. */
 const prepared = new Map();
 
+/** Several protocol messages as one buffer: PGlite runs them in one call into the database, up to the Sync. */
+function batch(...messages) {
+  return Buffer.concat(messages);
+}
+
 /**
  * What PGlite's query() does (parse, describe, bind, describe, execute, sync), except that a statement the main
  * thread named (see statement-cache.ts) is parsed and described once: later runs only bind and execute, and
- * PostgreSQL reuses its plan. Parsing and planning are most of an embedded statement's time.
+ * PostgreSQL reuses its plan. Each step is one call into the database with its messages up to a Sync (query()
+ * makes one call per message). On an error PostgreSQL skips to the Sync, so the session is ready again.
  */
 async function runPrepared(name, text, params) {
-  const messages = [];
-  try {
-    let types = prepared.get(name);
-    if (!types) {
-      await db.execProtocol(protocol.serialize.parse({ name, text }), NO_SYNC);
-      const described = await db.execProtocol(protocol.serialize.describe({ type: 'S', name }), NO_SYNC);
-      types = parse.parseDescribeStatementResults(described.messages);
-      prepared.set(name, types);
-    }
-    // Values as PGlite's query() serialises them: by the parameter's type, else as text.
-    const values = params.map((value, i) => {
-      if (value === null || value === undefined) return null;
-      const serialize = db.serializers[types[i]];
-      return serialize ? serialize(value) : value.toString();
-    });
-    for (const message of [
-      protocol.serialize.bind({ statement: name, values }),
-      protocol.serialize.describe({ type: 'P' }),
-      protocol.serialize.execute({}),
-    ]) {
-      messages.push(...(await db.execProtocol(message, NO_SYNC)).messages);
-    }
-  } finally {
-    messages.push(...(await db.execProtocol(protocol.serialize.sync(), NO_SYNC)).messages);
+  const { serialize } = protocol;
+  let types = prepared.get(name);
+  if (!types) {
+    const described = await db.execProtocol(
+      batch(serialize.parse({ name, text }), serialize.describe({ type: 'S', name }), serialize.sync()),
+      NO_SYNC,
+    );
+    types = parse.parseDescribeStatementResults(described.messages);
+    prepared.set(name, types);
   }
+  // Values as PGlite's query() serialises them: by the parameter's type, else as text.
+  const values = params.map((value, i) => {
+    if (value === null || value === undefined) return null;
+    const serializer = db.serializers[types[i]];
+    return serializer ? serializer(value) : value.toString();
+  });
+  const { messages } = await db.execProtocol(
+    batch(
+      serialize.bind({ statement: name, values }),
+      serialize.describe({ type: 'P' }),
+      serialize.execute({}),
+      serialize.sync(),
+    ),
+    NO_SYNC,
+  );
   await db.syncToFs();
   return parse.parseResults(messages, db.parsers)[0];
 }
