@@ -125,7 +125,10 @@ export function eventStatementOf(
     triggerReason: input.triggerReason ?? null,
     payload: JSON.stringify(input.payload),
   };
-  for (const column of SAMPLE_COLUMNS) args[`s_${column}`] = samples.map((s) => s[column]);
+  // Timestamps as ISO text, as the batch writer's columnar form passes them (see columnarForm).
+  for (const column of SAMPLE_COLUMNS) {
+    args[`s_${column}`] = samples.map((s) => (s[column] instanceof Date ? s[column].toISOString() : s[column]));
+  }
   const shape: EventShape = {
     eventType: input.eventType,
     chargerNamed: input.chargerTransactionId !== undefined,

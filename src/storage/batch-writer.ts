@@ -319,7 +319,9 @@ function columnarForm(
       if (value !== null && typeof value === 'object' && !(value instanceof Date) && !Buffer.isBuffer(value)) {
         return undefined;
       }
-      values[i] = value;
+      // A timestamp as ISO text: node-postgres would format each Date of an array in local time, by hand,
+      // which was one of the largest allocators of a flush (measured); PostgreSQL reads both the same.
+      values[i] = value instanceof Date ? value.toISOString() : value;
     }
     arrays.push(sql`${sql.val(values)}::${sql.raw(`"${type}"`)}[]`);
   }
