@@ -8,7 +8,7 @@ import { StatementCache } from '../src/storage/statement-cache.ts';
 import { openDatabase, type OpenDatabase } from '../src/storage/database.ts';
 import { BatchWriter } from '../src/storage/batch-writer.ts';
 import { PreparedQuery, ShapedQuery } from '../src/storage/prepared.ts';
-import { freshPostgresDatabase } from './support/backends.ts';
+import { freshPostgresDatabase, openTestDatabase } from './support/backends.ts';
 
 describe('statement cache (pure)', () => {
   it('names a text from its third use on, keeps the name, and stops naming at the cap', () => {
@@ -110,15 +110,8 @@ describe('prepared statements and columnar inserts on postgres', () => {
 for (const backend of ['pglite', 'postgres'] as const) {
   describe(`queries compiled once (PreparedQuery, ShapedQuery) on ${backend}`, () => {
     let database: OpenDatabase;
-    let drop: (() => Promise<void>) | undefined;
     before(async () => {
-      if (backend === 'postgres') {
-        const fresh = await freshPostgresDatabase();
-        drop = fresh.drop;
-        database = await openDatabase({ url: fresh.url });
-      } else {
-        database = await openDatabase({ dataDir: 'memory' });
-      }
+      database = await openTestDatabase(backend);
       await database.db
         .insertInto('stations')
         .values([{ id: 'PQ-1', vendor: 'A' } as any, { id: 'PQ-2', vendor: 'B' } as any])
@@ -126,7 +119,6 @@ for (const backend of ['pglite', 'postgres'] as const) {
     });
     after(async () => {
       await database.close();
-      await drop?.();
     });
 
     it('binds each run its own values around the query constants, and keeps one text', async () => {

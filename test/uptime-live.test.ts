@@ -5,8 +5,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Kysely } from 'kysely';
-import { BACKENDS, freshPostgresDatabase } from './support/backends.ts';
-import { openDatabase, type OpenDatabase } from '../src/storage/database.ts';
+import { BACKENDS, openTestDatabase } from './support/backends.ts';
+import type { OpenDatabase } from '../src/storage/database.ts';
 import { UptimeService, type OutageChange } from '../src/uptime/service.ts';
 import type { Database } from '../src/storage/schema.ts';
 
@@ -15,7 +15,6 @@ const MIN = 60_000;
 for (const backend of BACKENDS) {
   describe(`live re-derivation on ${backend}`, () => {
     let database: OpenDatabase;
-    let drop: (() => Promise<void>) | undefined;
     let uptime: UptimeService;
     let statements = 0;
     const S = 'LIVE-1';
@@ -54,13 +53,7 @@ for (const backend of BACKENDS) {
       database.db.selectFrom('uptime_outages').selectAll().where('station_id', '=', S).orderBy('started_at').execute();
 
     before(async () => {
-      if (backend === 'postgres') {
-        const fresh = await freshPostgresDatabase();
-        drop = fresh.drop;
-        database = await openDatabase({ url: fresh.url });
-      } else {
-        database = await openDatabase({ dataDir: 'memory' });
-      }
+      database = await openTestDatabase(backend);
       const counted = database.db.withPlugin({
         transformQuery: (args) => {
           statements++;
@@ -84,7 +77,6 @@ for (const backend of BACKENDS) {
     after(async () => {
       await uptime.close();
       await database.close();
-      await drop?.();
     });
 
     it('a live run over the recent evidence stores what a full run would, and only what changed', async () => {

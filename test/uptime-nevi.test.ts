@@ -4,8 +4,8 @@
 // whose monthly trailing-twelve-month figures must match values computed by hand to 0.01.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { BACKENDS, freshPostgresDatabase } from './support/backends.ts';
-import { openDatabase, type OpenDatabase } from '../src/storage/database.ts';
+import { BACKENDS, openTestDatabase } from './support/backends.ts';
+import type { OpenDatabase } from '../src/storage/database.ts';
 import { UptimeService } from '../src/uptime/service.ts';
 import { analysePort, DEFAULT_TIMELINE_OPTIONS, type Evidence } from '../src/uptime/timeline.ts';
 import { closedIntervals, monthWindow, neviUptime, trailingTwelveMonths } from '../src/uptime/nevi.ts';
@@ -173,19 +173,12 @@ describe('port timeline (pure)', () => {
 for (const backend of BACKENDS) {
   describe(`a synthetic year of port history on ${backend}`, () => {
     let database: OpenDatabase;
-    let drop: (() => Promise<void>) | undefined;
     let uptime: UptimeService;
     const S = 'YEAR-1';
     const H = 'HOURS-1';
 
     before(async () => {
-      if (backend === 'postgres') {
-        const fresh = await freshPostgresDatabase();
-        drop = fresh.drop;
-        database = await openDatabase({ url: fresh.url });
-      } else {
-        database = await openDatabase({ dataDir: 'memory' });
-      }
+      database = await openTestDatabase(backend);
       uptime = new UptimeService(database.db);
       const db = database.db;
       await db
@@ -327,7 +320,6 @@ for (const backend of BACKENDS) {
     });
     after(async () => {
       await database?.close();
-      await drop?.();
     });
 
     it('derives the known outages with their causes and responsible parties', async () => {

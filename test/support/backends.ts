@@ -4,6 +4,7 @@ import pg from 'pg';
 import { loadConfig, type Config } from '../../src/config/config.ts';
 import { startOpenCpo, type OpenCpo } from '../../src/app.ts';
 import { silentLogger } from '../../src/observability/log.ts';
+import { openDatabase, type OpenDatabase } from '../../src/storage/database.ts';
 
 export const ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -26,6 +27,20 @@ export async function freshPostgresDatabase(): Promise<{ url: string; drop: () =
       await c.connect();
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await c.end();
+    },
+  };
+}
+
+/** A migrated database of its own on `backend` (PGlite in memory, or a fresh PostgreSQL database dropped on close). */
+export async function openTestDatabase(backend: Backend): Promise<OpenDatabase> {
+  if (backend === 'pglite') return openDatabase({ dataDir: 'memory' });
+  const fresh = await freshPostgresDatabase();
+  const database = await openDatabase({ url: fresh.url });
+  return {
+    ...database,
+    close: async () => {
+      await database.close();
+      await fresh.drop();
     },
   };
 }
