@@ -1,10 +1,10 @@
-// The per-session path's caches (src/billing/cache.ts): bounded, expiring, never storing a read that raced a change;
+// The per-session path's caches (src/storage/read-cache.ts): bounded, expiring, never storing a read that raced a change;
 // and on both backends, every change made through this process (tariffs and assignments, token links, locations and
 // station places through the assets service) is seen at once by the next lookup.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { BACKENDS, startTestServer, type TestServer } from './support/backends.ts';
-import { TtlCache } from '../src/billing/cache.ts';
+import { TtlCache } from '../src/storage/read-cache.ts';
 import { cachedLocationOfStation } from '../src/billing/locations.ts';
 import { AssetsService } from '../src/assets/service.ts';
 import type { TariffBody } from '../src/billing/tariff.ts';
@@ -42,6 +42,22 @@ describe('TtlCache', () => {
     release();
     assert.equal(await stale, 'old');
     assert.equal(await cache.get('k', async () => 'new'), 'new');
+  });
+
+  it('forgets one key on delete, and does not store a read of it that was in flight', async () => {
+    const cache = new TtlCache<string, string>(10, 60_000);
+    await cache.get('other', async () => 'kept');
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const stale = cache.get('k', async () => {
+      await gate;
+      return 'old';
+    });
+    cache.delete('k');
+    release();
+    assert.equal(await stale, 'old');
+    assert.equal(await cache.get('k', async () => 'new'), 'new');
+    assert.equal(await cache.get('other', async () => 'reloaded'), 'kept', 'other keys stay');
   });
 });
 

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import { currencyDigits } from './money.ts';
-import { sharedCache, type TtlCache } from './cache.ts';
+import { sharedCache, type TtlCache } from '../storage/read-cache.ts';
 
 export const AD_HOC = 'ad_hoc';
 export const MEMBERS = 'members';

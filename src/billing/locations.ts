@@ -2,7 +2,7 @@
 // belong to the assets domain (issue 3); billing only reads them.
 import type { Kysely } from 'kysely';
 import type { Database } from '../storage/schema.ts';
-import { sharedCache } from './cache.ts';
+import { sharedCache } from '../storage/read-cache.ts';
 
 export interface LocationInfo {
   id: string;

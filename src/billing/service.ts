@@ -17,7 +17,7 @@ import {
 } from './usage-builder.ts';
 import { priceSession, type PricedSession } from './pricing.ts';
 import { buildCdrBody, creditCdr, getCdr, rowToCdr, type CdrRecord } from './cdrs.ts';
-import { BoundedMap } from './cache.ts';
+import { BoundedMap } from '../storage/read-cache.ts';
 import { PreparedQuery } from '../storage/prepared.ts';
 import type { BillingOptions } from './options.ts';
 import type { PinnedTariff } from './tariff.ts';

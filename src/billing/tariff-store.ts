@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import { tariffValidAt, validateTariff, type PinnedTariff, type TariffBody } from './tariff.ts';
-import { sharedCache, sharedMap, type BoundedMap, type TtlCache } from './cache.ts';
+import { sharedCache, sharedMap, type BoundedMap, type TtlCache } from '../storage/read-cache.ts';
 
 /** A tariff that may apply to a scope, most specific first; its validity window is checked at each use. */
 interface Candidate {

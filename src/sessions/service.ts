@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import type { BatchWriter } from '../storage/batch-writer.ts';
+import { TtlCache } from '../storage/read-cache.ts';
 import type { StationsService } from '../stations/service.ts';
 import type { ConnectorStatus } from '../stations/model.ts';
 import {
@@ -72,7 +73,7 @@ export class SessionsService {
    */
   private readonly idCache = new Map<string, TransactionRef>();
   /** id token → its row (or null: unknown), so Authorize and transaction starts need no query each. */
-  private readonly tokenCache = new Map<string, { row: TokenRow | null; at: number }>();
+  private readonly tokenCache = new TtlCache<string, TokenRow | null>(TOKEN_CACHE_MAX, TOKEN_CACHE_MS);
 
   private personalMessage: PersonalMessageProvider | undefined;
 
@@ -110,17 +111,15 @@ export class SessionsService {
   }
 
   private async tokenRow(idToken: string): Promise<TokenRow | null> {
-    const cached = this.tokenCache.get(idToken);
-    if (cached && Date.now() - cached.at < TOKEN_CACHE_MS) return cached.row;
-    const row =
-      (await this.db
-        .selectFrom('id_tokens')
-        .select(['status', 'expires_at', 'group_id'])
-        .where('id_token', '=', idToken)
-        .executeTakeFirst()) ?? null;
-    if (this.tokenCache.size >= TOKEN_CACHE_MAX) this.tokenCache.clear();
-    this.tokenCache.set(idToken, { row, at: Date.now() });
-    return row;
+    return this.tokenCache.get(
+      idToken,
+      async () =>
+        (await this.db
+          .selectFrom('id_tokens')
+          .select(['status', 'expires_at', 'group_id'])
+          .where('id_token', '=', idToken)
+          .executeTakeFirst()) ?? null,
+    );
   }
 
   /** A domain with something to tell the driver on an accepted token (billing: the price) registers here. */
@@ -163,16 +162,12 @@ export class SessionsService {
         ? this.idCache.get(cacheKeyOf(stationId, input.chargerTransactionId))
         : undefined;
     let result: TransactionRef & { duplicate: boolean };
-    if (known) {
-      result = { ...known, duplicate: !(await this.applyToExisting(stationId, known, event)) };
-    } else {
-      const created = await this.createWithEvent(stationId, event);
-      if (created) {
-        result = { ...created, duplicate: false };
-      } else {
-        const existing = await this.findExisting(stationId, input);
-        result = { ...existing, duplicate: !(await this.applyToExisting(stationId, existing, event)) };
-      }
+    const created = known ? undefined : await this.createWithEvent(stationId, event);
+    if (created) result = { ...created, duplicate: false };
+    else {
+      // A later event or a replay: applied to the stored transaction, unless its log has it already.
+      const existing = known ?? (await this.findExisting(stationId, input));
+      result = { ...existing, duplicate: !(await this.applyToExisting(stationId, existing, event)) };
     }
     // Keep running transactions at hand; an ended one rarely gets more meter values.
     const cacheKey = cacheKeyOf(stationId, result.chargerTransactionId);

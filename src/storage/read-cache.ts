@@ -1,6 +1,7 @@
-// In-process caches for the read-mostly lookups on the per-session path (where a station stands, the account of a
-// token, which tariff applies to a scope). Short-lived and bounded: a change made through this process clears the
-// cache at once; a change made on another node is seen within the TTL (see README.md, "Caches").
+// In-process caches for read-mostly lookups on the per-message and per-session paths (an id token's row, where a
+// station stands, the account of a token, which tariff applies to a scope). Short-lived and bounded: a change made
+// through this process clears the cache at once; a change made on another node is seen within the TTL (see
+// src/billing/README.md, "Caches").
 
 /** The default time an entry is trusted, ms. */
 export const CACHE_TTL_MS = 10_000;
@@ -53,6 +54,13 @@ export class TtlCache<K, V> {
       if (!oldest.done) this.entries.delete(oldest.value);
     }
     this.entries.set(key, { value, expires: now + this.ttlMs });
+  }
+
+  /** Forgets one key; a fill in flight is not stored (nor are others in flight: they are simply read again). */
+  delete(key: K): void {
+    this.generation++;
+    this.entries.delete(key);
+    this.pending.delete(key);
   }
 
   /** Forgets everything; fills in flight are not stored. */
