@@ -4,7 +4,7 @@
 // then only binds its values. Building and compiling these templates per event had been the largest part of a
 // transaction start's CPU and garbage (measured with the benchmark's CPU and allocation profiles).
 import { sql, type RawBuilder } from 'kysely';
-import { BatchWriter } from '../storage/batch-writer.ts';
+import { arrayElement, BatchWriter } from '../storage/batch-writer.ts';
 import { ShapedQuery } from '../storage/prepared.ts';
 import { ENERGY_REGISTER } from './meter.ts';
 import type { AuthorizationResult, MeterSample, TransactionEventInput } from './model.ts';
@@ -125,10 +125,7 @@ export function eventStatementOf(
     triggerReason: input.triggerReason ?? null,
     payload: JSON.stringify(input.payload),
   };
-  // Timestamps as ISO text, as the batch writer's columnar form passes them (see columnarForm).
-  for (const column of SAMPLE_COLUMNS) {
-    args[`s_${column}`] = samples.map((s) => (s[column] instanceof Date ? s[column].toISOString() : s[column]));
-  }
+  for (const column of SAMPLE_COLUMNS) args[`s_${column}`] = samples.map((s) => arrayElement(s[column]));
   const shape: EventShape = {
     eventType: input.eventType,
     chargerNamed: input.chargerTransactionId !== undefined,

@@ -192,7 +192,7 @@ export class BatchWriter {
     const arrays = columns.map((c) => {
       const type = types.get(c);
       if (!type || type.startsWith('_')) throw new Error(`${table}.${c} has no plain column type`);
-      return sql`${arrayOf(c)}::${sql.raw(`"${type}"`)}[]`;
+      return typedArray(arrayOf(c), type);
     });
     return sql`INSERT INTO ${sql.table(table)} (${sql.join(columns.map((c) => sql.id(c)))})
       SELECT * FROM unnest(${sql.join(arrays)}) WHERE ${guard}`;
@@ -295,6 +295,20 @@ export class BatchWriter {
 }
 
 /**
+ * A value as an element of a column's array parameter. A timestamp goes as ISO text: node-postgres would format
+ * each Date of an array in local time, by hand, which was one of the largest allocators of a flush (measured);
+ * PostgreSQL reads both the same.
+ */
+export function arrayElement(value: unknown): unknown {
+  return value instanceof Date ? value.toISOString() : value;
+}
+
+/** `values` (one array parameter, or a placeholder for it) cast to an array of the column's type. */
+function typedArray(values: unknown, type: string): RawBuilder<unknown> {
+  return sql`${values}::${sql.raw(`"${type}"`)}[]`;
+}
+
+/**
  * A chunk's values as one array parameter per column (`unnest($1::text[], $2::int4[], ...)`) instead of one
  * parameter per value: the statement's text is the same for any number of rows (so PostgreSQL can keep it
  * prepared), and building and binding it costs per column, not per value. Undefined when the rows do not all
@@ -319,11 +333,9 @@ function columnarForm(
       if (value !== null && typeof value === 'object' && !(value instanceof Date) && !Buffer.isBuffer(value)) {
         return undefined;
       }
-      // A timestamp as ISO text: node-postgres would format each Date of an array in local time, by hand,
-      // which was one of the largest allocators of a flush (measured); PostgreSQL reads both the same.
-      values[i] = value instanceof Date ? value.toISOString() : value;
+      values[i] = arrayElement(value);
     }
-    arrays.push(sql`${sql.val(values)}::${sql.raw(`"${type}"`)}[]`);
+    arrays.push(typedArray(sql.val(values), type));
   }
   for (const row of rows) if (Object.keys(row).length !== columns.length) return undefined;
   return arrays;
