@@ -103,27 +103,29 @@ export class BoundedMap<K, V> {
   }
 }
 
-const perDatabase = new WeakMap<object, Map<string, TtlCache<unknown, unknown>>>();
+/** Per database handle, objects by name. */
+type Registry<T> = WeakMap<object, Map<string, T>>;
+
+function named<T>(registry: Registry<T>, db: object, name: string, make: () => T): T {
+  let byName = registry.get(db);
+  if (!byName) registry.set(db, (byName = new Map()));
+  let found = byName.get(name);
+  if (found === undefined) byName.set(name, (found = make()));
+  return found;
+}
+
+const caches: Registry<TtlCache<unknown, unknown>> = new WeakMap();
+const maps: Registry<BoundedMap<unknown, unknown>> = new WeakMap();
 
 /**
  * The cache named `name` for one database handle: every service of this process on that database shares it, so
  * a change made through any of them clears what the others read.
  */
 export function sharedCache<K, V>(db: object, name: string, maxSize?: number): TtlCache<K, V> {
-  let caches = perDatabase.get(db);
-  if (!caches) perDatabase.set(db, (caches = new Map()));
-  let cache = caches.get(name);
-  if (!cache) caches.set(name, (cache = new TtlCache(maxSize)));
-  return cache as TtlCache<K, V>;
+  return named(caches, db, name, () => new TtlCache(maxSize)) as TtlCache<K, V>;
 }
-
-const mapsPerDatabase = new WeakMap<object, Map<string, BoundedMap<unknown, unknown>>>();
 
 /** Like `sharedCache`, for values that never change once written (no TTL). */
 export function sharedMap<K, V>(db: object, name: string, maxSize?: number): BoundedMap<K, V> {
-  let maps = mapsPerDatabase.get(db);
-  if (!maps) mapsPerDatabase.set(db, (maps = new Map()));
-  let map = maps.get(name);
-  if (!map) maps.set(name, (map = new BoundedMap(maxSize)));
-  return map as BoundedMap<K, V>;
+  return named(maps, db, name, () => new BoundedMap(maxSize)) as BoundedMap<K, V>;
 }
