@@ -7,7 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { BACKENDS, startTestServer, type TestServer } from './support/backends.ts';
-import { SimulatedStation } from '../src/simulator/station.ts';
+import type { SimulatedStation } from '../src/simulator/station.ts';
+import { bootedStation } from './support/stations.ts';
 import { addWebhook, verifySignature } from '../src/fieldservice/webhooks.ts';
 import type { OcppProtocol } from '../src/ocpp/rpc/protocols.ts';
 
@@ -99,19 +100,8 @@ for (const backend of BACKENDS) {
       it(`${protocol}: CX002 → outage, alert, signed webhook, work order; vandalism excludes; a session verifies`, async () => {
         const id = `LOOP-${protocol}`;
         await db().insertInto('station_zones').values({ station_id: id, site_id: 'site-n', zone: 'north' }).execute();
-        const s = new SimulatedStation({
-          url: server.wsBase,
-          id,
-          protocol,
-          meterIntervalS: 0,
-          secondMs: 1,
-          autoReconnect: false,
-        });
-        s.on('problem', () => undefined);
+        const s = await bootedStation(server.wsBase, id, protocol);
         stations.push(s);
-        await s.connect();
-        assert.equal(await s.boot(), 'Accepted');
-        await s.reportAllStatuses(true);
 
         await s.sendFault(1, 'CX002');
         const outage = await until('an open CX002 outage', async () => {
@@ -223,19 +213,8 @@ for (const backend of BACKENDS) {
       // This process keeps which stations have a resolved work order (so a session end elsewhere reads nothing);
       // another process's resolution reaches it with the next sweep.
       const id = 'LOOP-ELSEWHERE';
-      const s = new SimulatedStation({
-        url: server.wsBase,
-        id,
-        protocol: 'ocpp1.6',
-        meterIntervalS: 0,
-        secondMs: 1,
-        autoReconnect: false,
-      });
-      s.on('problem', () => undefined);
+      const s = await bootedStation(server.wsBase, id, 'ocpp1.6');
       stations.push(s);
-      await s.connect();
-      assert.equal(await s.boot(), 'Accepted');
-      await s.reportAllStatuses(true);
       const wos = server.app.fieldService.workOrders;
       const wo = await db()
         .transaction()

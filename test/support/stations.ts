@@ -1,4 +1,4 @@
-// A simulated charger ready for a test: connected, booted, its connectors' statuses reported, quiet (no
+// A simulated charger ready for a test: connected, booted (Accepted, or it throws), its connectors' statuses reported, quiet (no
 // periodic meter values, no reconnects) and with its clock compressed unless the test says otherwise.
 import { SimulatedStation, type SimulatedStationOptions } from '../../src/simulator/station.ts';
 import type { OcppProtocol } from '../../src/ocpp/rpc/protocols.ts';
@@ -21,7 +21,8 @@ export async function bootedStation(
   s.on('problem', () => undefined);
   try {
     await s.connect();
-    await s.boot();
+    const status = await s.boot();
+    if (status !== 'Accepted') throw new Error(`station ${id} booted ${status}, not Accepted`);
     await s.reportAllStatuses(true);
   } catch (err) {
     await s.close(); // leave no timers behind a failed start
