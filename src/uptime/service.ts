@@ -188,8 +188,6 @@ export class UptimeService {
    * Re-checks stations whose state can change with the clock alone (offline ones and those with open outages)
    * and those whose last live run only looked at recent evidence: a full run over the look-back catches
    * evidence that arrived late (replayed after an outage of the connection) within one sweep period.
-   */
-  /**
    * `owedOlderThanMs`: only owed full runs whose station's last full run is at least this old (the timer's
    * sweeps); without it every owed full run is done now.
    */
