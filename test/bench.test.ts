@@ -69,6 +69,23 @@ test('opencpo bench reports a sane JSON line at small scale', { timeout: 100_000
   assert.ok((result.p50Ms as number) <= (result.p99Ms as number), 'p50 <= p99');
   assert.ok(result.rowsPerSec === null || typeof result.rowsPerSec === 'number', 'rowsPerSec is a number or null');
 
+  // CPU per message: machine-wide from os.cpus() everywhere; the server's share from /proc on Linux.
+  for (const field of ['cpuUsPerMsg', 'generatorCpuUsPerMsg', 'ceilingCpuUsPerMsg']) {
+    assert.equal(typeof result[field], 'number', `${field} is a number`);
+    assert.ok((result[field] as number) > 0, `${field} > 0`);
+  }
+  const busy = result.machineBusyPct as number;
+  assert.ok(busy > 0 && busy <= 100, `machineBusyPct ${busy} is a share of the machine`);
+  if (process.platform === 'linux') {
+    for (const field of ['serverCpuUsPerMsg', 'ceilingServerCpuUsPerMsg']) {
+      assert.equal(typeof result[field], 'number', `${field} is a number`);
+      assert.ok((result[field] as number) > 0, `${field} > 0`);
+    }
+    const parts = (result.serverCpuUsPerMsg as number) + (result.generatorCpuUsPerMsg as number);
+    // The parts of the machine's figure cannot exceed it by more than the counters' 10 ms granularity allows.
+    assert.ok(parts <= (result.cpuUsPerMsg as number) * 1.5, 'server + generator within the machine figure');
+  }
+
   assert.equal(result.stormAccepted, 10);
   assert.equal(typeof result.stormSeconds, 'number');
   assert.ok((result.stormSeconds as number) >= 0);

@@ -31,6 +31,18 @@ export interface BenchSummary {
   rssGrowthPerConnKiB: number | null;
   ceilingRssMiB: number | null;
   rowsPerSec: number | null;
+  /**
+   * Machine CPU (all cores, all processes) per message answered in OpenCPO's window, in microseconds, and the
+   * server's, the load generator's and the rest's (database, kernel) shares of it; the ceiling's likewise (mean of
+   * its two passes). When both saturate the machine, ratio ≈ ceilingCpuUsPerMsg ÷ cpuUsPerMsg.
+   */
+  cpuUsPerMsg: number | null;
+  serverCpuUsPerMsg: number | null;
+  generatorCpuUsPerMsg: number | null;
+  restCpuUsPerMsg: number | null;
+  machineBusyPct: number | null;
+  ceilingCpuUsPerMsg: number | null;
+  ceilingServerCpuUsPerMsg: number | null;
   errors: number;
   errorKinds: Record<string, number>;
   database: 'pglite' | 'postgres';
@@ -52,6 +64,15 @@ const round = (value: number, digits = 0): number => {
 const ms = (value: number | null): number | null => (value === null ? null : round(value, 2));
 const mib = (bytes: number | null): number | null => (bytes === null ? null : round(bytes / 2 ** 20, 1));
 const finiteOrNull = (value: number): number | null => (Number.isFinite(value) ? round(value, 2) : null);
+
+const orNull = (value: number | null | undefined, digits = 0): number | null =>
+  value === null || value === undefined ? null : round(value, digits);
+
+/** The mean of the two ceiling passes' figures, or the one that has it. */
+function ceilingMean(run: BenchRun, pick: (pass: PassResult) => number | null | undefined): number | null {
+  const values = [pick(run.ceilingFirst), pick(run.ceilingLast)].filter((v): v is number => typeof v === 'number');
+  return values.length === 0 ? null : values.reduce((a, b) => a + b, 0) / values.length;
+}
 
 export function summarize(run: BenchRun): BenchSummary {
   const { options, opencpo, ceilingFirst, ceilingLast } = run;
@@ -91,6 +112,19 @@ export function summarize(run: BenchRun): BenchSummary {
     rssGrowthPerConnKiB: rssGrowthPerConn,
     ceilingRssMiB: mib(ceilingFirst.rssBytes),
     rowsPerSec: opencpo.rowsPerSec === null ? null : round(opencpo.rowsPerSec),
+    cpuUsPerMsg: orNull(opencpo.cpu?.machineUsPerMsg, 1),
+    serverCpuUsPerMsg: orNull(opencpo.cpu?.serverUsPerMsg, 1),
+    generatorCpuUsPerMsg: orNull(opencpo.cpu?.generatorUsPerMsg, 1),
+    restCpuUsPerMsg: orNull(opencpo.cpu?.restUsPerMsg, 1),
+    machineBusyPct: orNull(opencpo.cpu?.machineBusyPct, 1),
+    ceilingCpuUsPerMsg: orNull(
+      ceilingMean(run, (p) => p.cpu?.machineUsPerMsg),
+      1,
+    ),
+    ceilingServerCpuUsPerMsg: orNull(
+      ceilingMean(run, (p) => p.cpu?.serverUsPerMsg),
+      1,
+    ),
     errors: opencpo.errors,
     errorKinds: opencpo.errorKinds,
     database: options.databaseUrl ? 'postgres' : 'pglite',
@@ -125,12 +159,26 @@ function passRow(pass: PassResult): string[] {
     fmt(ms(l.percentileMs(0.99))),
     fmt(round(l.maxMs, 1)),
     fmt(mib(pass.rssBytes)),
+    fmt(orNull(pass.cpu?.machineUsPerMsg)),
+    fmt(orNull(pass.cpu?.machineBusyPct)),
     fmt(pass.errors),
   ];
 }
 
 export function formatTable(run: BenchRun, summary: BenchSummary): string {
-  const header = ['pass', 'connected', 'msgs/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'RSS MiB', 'errors'];
+  const header = [
+    'pass',
+    'connected',
+    'msgs/s',
+    'p50 ms',
+    'p95 ms',
+    'p99 ms',
+    'max ms',
+    'RSS MiB',
+    'CPU µs/msg',
+    'busy %',
+    'errors',
+  ];
   const rows = [header, passRow(run.ceilingFirst), passRow(run.opencpo), passRow(run.ceilingLast)];
   const widths = header.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   const lines = rows.map((r) =>
@@ -163,6 +211,12 @@ export function formatTable(run: BenchRun, summary: BenchSummary): string {
       `${fmt(summary.rssMiB, ' MiB')} = ${fmt(summary.rssPerConnKiB, ' KiB')} per connection (idle ${fmt(summary.rssIdleMiB, ' MiB')}, growth ${fmt(summary.rssGrowthPerConnKiB, ' KiB')} per connection)`,
     ],
     ['database rows/s', fmt(summary.rowsPerSec)],
+    [
+      'CPU per message',
+      summary.cpuUsPerMsg === null
+        ? 'n/a'
+        : `${fmt(summary.cpuUsPerMsg, ' µs')} of the machine (server ${fmt(summary.serverCpuUsPerMsg, ' µs')}, load generator ${fmt(summary.generatorCpuUsPerMsg, ' µs')}, database and the rest ${fmt(summary.restCpuUsPerMsg, ' µs')}); ceiling ${fmt(summary.ceilingCpuUsPerMsg, ' µs')} (bare server ${fmt(summary.ceilingServerCpuUsPerMsg, ' µs')})`,
+    ],
     ['errors', `${summary.errors}${summary.errors > 0 ? ' ' + JSON.stringify(summary.errorKinds) : ''}`],
   ];
   if (summary.storm) {

@@ -1,10 +1,12 @@
 // One bench run: the bare-ws ceiling, then OpenCPO, then the ceiling again, each driven by the same load
 // generator with the same frames and connection count. OpenCPO's throughput is reported as a ratio of the
 // ceiling (the mean, i.e. the median of the two ceiling passes), which makes the figure comparable across
-// machines. The OpenCPO pass also measures server RSS, database rows written and, at half its own maximum
-// throughput, the latency a lightly loaded deployment would see.
+// machines. Every pass measures the CPU each message costs (cpu-meter.ts), which explains the ratio. The
+// OpenCPO pass also measures server RSS, database rows written and, at half its own maximum throughput, the
+// latency a lightly loaded deployment would see.
 import { performance } from 'node:perf_hooks';
 import type { LatencyHistogram } from './histogram.ts';
+import { cpuSnapshot, cpuUse, type CpuUse } from './cpu-meter.ts';
 import { LoadPool, type BootResult, type WindowResult } from './load-pool.ts';
 import type { MixWeights } from './message-mix.ts';
 import { startTarget, sumCounter, type TargetKind, type TargetProcess } from './target-process.ts';
@@ -46,6 +48,8 @@ export interface PassResult {
   rssBytes: number | null;
   rssIdleBytes: number | null;
   rowsPerSec: number | null;
+  /** CPU per message answered in the closed-loop (or paced) window; null where the platform cannot tell. */
+  cpu: CpuUse | null;
   halfLoad?: { msgsPerSec: number; latency: LatencyHistogram; paceMs: number };
 }
 
@@ -149,7 +153,9 @@ async function runPass(
     pool.startLoad(options.rateS * 1000);
     await sleepWithTicks(plan.warmupS * 1000, progress.tick);
     const rowsBefore = sumCounter(await target.metrics(), ROWS_METRIC);
+    const cpuBefore = cpuSnapshot(target.cpuSeconds);
     const window = await pool.measure(seconds, progress.tick);
+    const cpuAfter = cpuSnapshot(target.cpuSeconds);
     const rowsAfter = sumCounter(await target.metrics(), ROWS_METRIC);
     const rssBytes = target.rssBytes();
     const connected = pool.totals().connected;
@@ -182,6 +188,7 @@ async function runPass(
       rssBytes,
       rssIdleBytes,
       rowsPerSec: rowsBefore !== null && rowsAfter !== null ? (rowsAfter - rowsBefore) / window.seconds : null,
+      cpu: cpuUse(cpuBefore, cpuAfter, window.answered),
       halfLoad,
     };
   } finally {

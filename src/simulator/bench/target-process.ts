@@ -1,5 +1,5 @@
 // The server under test, as a child process with its own core: either OpenCPO (`opencpo serve`) or the
-// bare-ws ceiling. Starts it on a free port, waits for GET /health, reads its RSS from /proc and its
+// bare-ws ceiling. Starts it on a free port, waits for GET /health, reads its RSS and CPU time from /proc and its
 // Prometheus metrics, and stops it with SIGTERM (SIGKILL after 10 s). Its output goes to a log file, so the
 // bench pays nothing for it and the log is there to read when something fails.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -34,6 +34,8 @@ export interface TargetProcess {
   readonly logFile: string;
   /** Resident set size in bytes, or null when /proc cannot tell. */
   rssBytes(): number | null;
+  /** CPU time the server has used so far (all its threads, user and system), or null when /proc cannot tell. */
+  cpuSeconds(): number | null;
   /** The server's Prometheus text, or null when it has none. */
   metrics(): Promise<string | null>;
   stop(): Promise<void>;
@@ -77,6 +79,22 @@ function readRss(pid: number): number | null {
   try {
     const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return match ? Number(match[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * utime + stime from /proc/<pid>/stat, in clock ticks. Linux fixes the ticks that /proc reports at USER_HZ = 100
+ * per second for every architecture, whatever the kernel's own HZ.
+ */
+function readCpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces: count fields from after its closing parenthesis.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(ticks) ? ticks / 100 : null;
   } catch {
     return null;
   }
@@ -142,6 +160,7 @@ export async function startTarget(options: TargetOptions, readyTimeoutMs = 60_00
     port,
     logFile,
     rssBytes: () => readRss(pid),
+    cpuSeconds: () => readCpuSeconds(pid),
     async metrics() {
       try {
         const res = await fetch(`${base}/metrics`);
