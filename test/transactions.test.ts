@@ -248,6 +248,53 @@ for (const backend of BACKENDS) {
       await c.close();
     });
 
+    it('1.6: meter values of several transactions written together give each its own energy', async () => {
+      const chargers = await Promise.all(
+        ['BATCH-A', 'BATCH-B', 'BATCH-C'].map((id) => openRaw(`${server.wsBase}/${id}`, 'ocpp1.6')),
+      );
+      const ids = await Promise.all(
+        chargers.map(async (c, i) => {
+          const start = await c.call('StartTransaction', {
+            connectorId: 1,
+            idTag: 'GOOD',
+            meterStart: 1000 * (i + 1),
+            timestamp: '2026-11-04T08:00:00.000Z',
+          });
+          return (start[2] as { transactionId: number }).transactionId;
+        }),
+      );
+      // Sent at once, so that the group commit takes them in one batch (and one energy statement) where it can.
+      await Promise.all(
+        chargers.map((c, i) =>
+          c.call('MeterValues', {
+            connectorId: 1,
+            transactionId: ids[i],
+            meterValue: [
+              {
+                timestamp: '2026-11-04T08:30:00.000Z',
+                sampledValue: [{ value: String(1000 * (i + 1) + 100 * (i + 1)) }],
+              },
+            ],
+          }),
+        ),
+      );
+      const rows = await db()
+        .selectFrom('transactions')
+        .select(['station_id', 'meter_start_wh', 'meter_stop_wh', 'energy_wh'])
+        .where('station_id', 'in', ['BATCH-A', 'BATCH-B', 'BATCH-C'])
+        .orderBy('station_id')
+        .execute();
+      assert.deepEqual(
+        rows.map((r) => [r.station_id, r.meter_start_wh, r.meter_stop_wh, r.energy_wh]),
+        [
+          ['BATCH-A', 1000, 1100, 100],
+          ['BATCH-B', 2000, 2200, 200],
+          ['BATCH-C', 3000, 3300, 300],
+        ],
+      );
+      for (const c of chargers) await c.close();
+    });
+
     for (const protocol of ['ocpp1.6', 'ocpp2.0.1'] as const) {
       it(`${protocol}: a remote start through the command entry point starts a transaction`, async () => {
         const id = `REMOTE-${protocol}`;

@@ -13,6 +13,7 @@ import {
   energyMerge,
   eventStatementOf,
   registerExtremes,
+  type RegisterExtremes,
   sampleRow,
 } from './event-statements.ts';
 import type { EventBus } from '../events/bus.ts';
@@ -326,19 +327,21 @@ function startKeyOf(input: TransactionEventInput): string {
   ].join('|');
 }
 
-/** For a batch of meter samples: the statement that merges every touched transaction's new readings at once. */
+/**
+ * For a batch of meter samples: the statement that merges every touched transaction's new readings at once.
+ * The readings go as one array per column (unnest), so the statement's text is the same however many
+ * transactions a batch touches, and PostgreSQL keeps it prepared (a VALUES list made a new text per count).
+ */
 function energyFromSamples(rows: Record<string, unknown>[]): RawBuilder<unknown> | undefined {
   const extremes = [...registerExtremes(rows)].sort(byKey);
   if (extremes.length === 0) return undefined;
-  const values = sql.join(
-    extremes.map(
-      ([id, e]) =>
-        sql`(${id}, ${e.firstAt.toISOString()}::timestamptz, ${e.firstWh}::float8, ${e.lastAt.toISOString()}::timestamptz, ${e.lastWh}::float8)`,
-    ),
-  );
+  const column = <T>(pick: (e: RegisterExtremes) => T) => extremes.map(([, e]) => pick(e));
   const merge = energyMerge(sql.ref('v.first_at'), sql.ref('v.first_wh'), sql.ref('v.last_at'), sql.ref('v.last_wh'));
-  const assignments = sql.join(Object.entries(merge).map(([column, value]) => sql`${sql.ref(column)} = ${value}`));
+  const assignments = sql.join(Object.entries(merge).map(([name, value]) => sql`${sql.ref(name)} = ${value}`));
   return sql`UPDATE transactions SET ${assignments}, updated_at = now()
-    FROM (VALUES ${values}) AS v(id, first_at, first_wh, last_at, last_wh)
+    FROM unnest(${extremes.map(([id]) => id)}::text[],
+      ${column((e) => e.firstAt.toISOString())}::timestamptz[], ${column((e) => e.firstWh)}::float8[],
+      ${column((e) => e.lastAt.toISOString())}::timestamptz[], ${column((e) => e.lastWh)}::float8[])
+      AS v(id, first_at, first_wh, last_at, last_wh)
     WHERE transactions.id = v.id`;
 }
