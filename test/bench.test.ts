@@ -69,6 +69,24 @@ test('opencpo bench reports a sane JSON line at small scale', { timeout: 100_000
   assert.ok((result.p50Ms as number) <= (result.p99Ms as number), 'p50 <= p99');
   assert.ok(result.rowsPerSec === null || typeof result.rowsPerSec === 'number', 'rowsPerSec is a number or null');
 
+  // p99 per kind: every kind of the default mix, each a latency no larger than the window's maximum.
+  const byKind = result.p99MsByKind as Record<string, number | null>;
+  assert.deepEqual(Object.keys(byKind).sort(), [
+    'authorize',
+    'heartbeat',
+    'meterValues',
+    'startOrStop',
+    'statusNotification',
+  ]);
+  for (const [kind, p99] of Object.entries(byKind)) {
+    assert.ok(p99 === null || (typeof p99 === 'number' && p99 >= 0), `p99 of ${kind} is a latency or null`);
+    assert.ok(p99 === null || p99 <= (result.maxLatencyMs as number), `p99 of ${kind} within the maximum`);
+  }
+  assert.ok(
+    Object.values(byKind).some((p99) => typeof p99 === 'number'),
+    'at least one kind was answered in the window',
+  );
+
   // CPU per message: machine-wide from os.cpus() everywhere; the server's share from /proc on Linux.
   for (const field of ['cpuUsPerMsg', 'generatorCpuUsPerMsg', 'ceilingCpuUsPerMsg']) {
     assert.equal(typeof result[field], 'number', `${field} is a number`);

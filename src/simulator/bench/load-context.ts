@@ -3,7 +3,7 @@
 // directly, so the hot path has no closures or event emitters in it.
 import { performance } from 'node:perf_hooks';
 import { LatencyHistogram } from './histogram.ts';
-import { MessageMix } from './message-mix.ts';
+import { KIND_NAMES, MessageMix, type MessageKind } from './message-mix.ts';
 import type { LoadWorkerConfig } from './worker-protocol.ts';
 
 /** Epoch milliseconds with sub-millisecond precision, comparable across threads. */
@@ -37,6 +37,8 @@ export class LoadContext {
   windowAnswered = 0;
   windowErrors = 0;
   readonly windowLatency = new LatencyHistogram();
+  /** The same window's latencies per message kind (indexed by MessageKind), to tell which kinds make the tail. */
+  readonly windowLatencyByKind = KIND_NAMES.map(() => new LatencyHistogram());
   readonly bootLatency = new LatencyHistogram();
   readonly errorKinds = new Map<string, number>();
   readonly windowErrorKinds = new Map<string, number>();
@@ -50,11 +52,13 @@ export class LoadContext {
     return String(++this.seq);
   }
 
-  recordAnswer(latencyMs: number): void {
+  /** An answered CALL; `kind` is undefined for a BootNotification (not part of the mix). */
+  recordAnswer(latencyMs: number, kind: MessageKind | undefined): void {
     this.answered++;
     if (this.inWindow) {
       this.windowAnswered++;
       this.windowLatency.recordMs(latencyMs);
+      if (kind !== undefined) this.windowLatencyByKind[kind]!.recordMs(latencyMs);
     }
   }
 
@@ -72,6 +76,7 @@ export class LoadContext {
     this.windowAnswered = 0;
     this.windowErrors = 0;
     this.windowLatency.reset();
+    for (const h of this.windowLatencyByKind) h.reset();
     this.windowErrorKinds.clear();
     this.inWindow = true;
   }

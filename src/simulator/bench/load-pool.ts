@@ -3,7 +3,7 @@
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { LatencyHistogram } from './histogram.ts';
-import type { MixWeights } from './message-mix.ts';
+import { KIND_NAMES, type MixWeights } from './message-mix.ts';
 import type { BootReport, FromWorker, ToWorker, WindowReport, WorkerProgress } from './worker-protocol.ts';
 
 export interface LoadPoolOptions {
@@ -28,6 +28,8 @@ export interface WindowResult {
   errors: number;
   errorKinds: Record<string, number>;
   latency: LatencyHistogram;
+  /** Latency per message kind of the mix, indexed by MessageKind. */
+  latencyByKind: LatencyHistogram[];
   seconds: number;
 }
 
@@ -160,12 +162,14 @@ export class LoadPool {
     const reports = (await this.broadcast({ type: 'window-end' }, 'window')) as WindowReport[];
     const elapsed = (performance.now() - started) / 1000;
     const latency = new LatencyHistogram();
-    const result: WindowResult = { answered: 0, errors: 0, errorKinds: {}, latency, seconds: elapsed };
+    const latencyByKind = KIND_NAMES.map(() => new LatencyHistogram());
+    const result: WindowResult = { answered: 0, errors: 0, errorKinds: {}, latency, latencyByKind, seconds: elapsed };
     for (const r of reports) {
       result.answered += r.answered;
       result.errors += r.errors;
       addKinds(result.errorKinds, r.errorKinds);
       latency.merge(LatencyHistogram.from(r.histogram));
+      r.byKind.forEach((h, kind) => latencyByKind[kind]!.merge(LatencyHistogram.from(h)));
     }
     return result;
   }

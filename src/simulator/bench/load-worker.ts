@@ -92,6 +92,7 @@ port.on('message', (message: ToWorker) => {
         errors: ctx.windowErrors,
         errorKinds: toRecord(ctx.windowErrorKinds),
         histogram: ctx.windowLatency.toJSON(),
+        byKind: ctx.windowLatencyByKind.map((h) => h.toJSON()),
       });
       return;
     case 'close':

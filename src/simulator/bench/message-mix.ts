@@ -11,6 +11,9 @@ export const MessageKind = {
 } as const;
 export type MessageKind = (typeof MessageKind)[keyof typeof MessageKind];
 
+/** The kinds' names, indexed by MessageKind (the same names as MixWeights' keys). */
+export const KIND_NAMES = ['heartbeat', 'meterValues', 'statusNotification', 'authorize', 'startOrStop'] as const;
+
 export interface MixWeights {
   heartbeat: number;
   meterValues: number;

@@ -1,6 +1,7 @@
 // Turns a bench run into its two outputs: a table for people and one JSON line for scripts (always the
 // last line on stdout). Every figure is rounded to what the measurement can support.
-import type { MixWeights } from './message-mix.ts';
+import type { LatencyHistogram } from './histogram.ts';
+import { KIND_NAMES, type MixWeights } from './message-mix.ts';
 import type { BenchRun, PassResult } from './run-bench.ts';
 
 export interface BenchSummary {
@@ -17,6 +18,9 @@ export interface BenchSummary {
   p95Ms: number | null;
   p99Ms: number | null;
   maxLatencyMs: number;
+  /** OpenCPO's p99 per message kind of the mix (kinds with weight 0 left out): which kinds make the tail. */
+  p99MsByKind: Partial<Record<keyof MixWeights, number | null>>;
+  halfLoadP99MsByKind: Partial<Record<keyof MixWeights, number | null>> | null;
   halfLoadMsgsPerSec: number | null;
   halfLoadP50Ms: number | null;
   halfLoadP99Ms: number | null;
@@ -65,6 +69,15 @@ const ms = (value: number | null): number | null => (value === null ? null : rou
 const mib = (bytes: number | null): number | null => (bytes === null ? null : round(bytes / 2 ** 20, 1));
 const finiteOrNull = (value: number): number | null => (Number.isFinite(value) ? round(value, 2) : null);
 
+/** p99 per kind that the mix sends. */
+function p99ByKind(mix: MixWeights, byKind: LatencyHistogram[]): Partial<Record<keyof MixWeights, number | null>> {
+  const out: Partial<Record<keyof MixWeights, number | null>> = {};
+  KIND_NAMES.forEach((name, kind) => {
+    if (mix[name] > 0) out[name] = ms(byKind[kind]!.percentileMs(0.99));
+  });
+  return out;
+}
+
 const orNull = (value: number | null | undefined, digits = 0): number | null =>
   value === null || value === undefined ? null : round(value, digits);
 
@@ -101,6 +114,8 @@ export function summarize(run: BenchRun): BenchSummary {
     p95Ms: ms(latency.percentileMs(0.95)),
     p99Ms: ms(latency.percentileMs(0.99)),
     maxLatencyMs: round(Math.max(latency.maxMs, opencpo.boot.latency.maxMs), 2),
+    p99MsByKind: p99ByKind(options.mix, opencpo.window.latencyByKind),
+    halfLoadP99MsByKind: opencpo.halfLoad ? p99ByKind(options.mix, opencpo.halfLoad.latencyByKind) : null,
     halfLoadMsgsPerSec: opencpo.halfLoad ? round(opencpo.halfLoad.msgsPerSec) : null,
     halfLoadP50Ms: opencpo.halfLoad ? ms(opencpo.halfLoad.latency.percentileMs(0.5)) : null,
     halfLoadP99Ms: opencpo.halfLoad ? ms(opencpo.halfLoad.latency.percentileMs(0.99)) : null,
@@ -146,6 +161,12 @@ export function summarize(run: BenchRun): BenchSummary {
 function fmt(value: number | null | undefined, unit = ''): string {
   if (value === null || value === undefined) return 'n/a';
   return `${value.toLocaleString('en-US')}${unit}`;
+}
+
+function kindLine(byKind: Partial<Record<string, number | null>>): string {
+  return Object.entries(byKind)
+    .map(([name, p99]) => `${name} ${fmt(p99, ' ms')}`)
+    .join(', ');
 }
 
 function passRow(pass: PassResult): string[] {
@@ -206,6 +227,8 @@ export function formatTable(run: BenchRun, summary: BenchSummary): string {
         ? 'n/a'
         : `p50 ${fmt(summary.halfLoadP50Ms)} ms, p99 ${fmt(summary.halfLoadP99Ms)} ms at ${fmt(summary.halfLoadMsgsPerSec)} msgs/s (ceiling at the same pace: p99 ${fmt(summary.ceilingHalfLoadP99Ms)} ms)`,
     ],
+    ['p99 by kind', kindLine(summary.p99MsByKind)],
+    ['p99 by kind, half load', summary.halfLoadP99MsByKind ? kindLine(summary.halfLoadP99MsByKind) : 'n/a'],
     [
       'server RSS',
       `${fmt(summary.rssMiB, ' MiB')} = ${fmt(summary.rssPerConnKiB, ' KiB')} per connection (idle ${fmt(summary.rssIdleMiB, ' MiB')}, growth ${fmt(summary.rssGrowthPerConnKiB, ' KiB')} per connection)`,

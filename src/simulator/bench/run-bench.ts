@@ -50,7 +50,7 @@ export interface PassResult {
   rowsPerSec: number | null;
   /** CPU per message answered in the closed-loop (or paced) window; null where the platform cannot tell. */
   cpu: CpuUse | null;
-  halfLoad?: { msgsPerSec: number; latency: LatencyHistogram; paceMs: number };
+  halfLoad?: { msgsPerSec: number; latency: LatencyHistogram; latencyByKind: LatencyHistogram[]; paceMs: number };
 }
 
 export interface BenchRun {
@@ -169,7 +169,12 @@ async function runPass(
       // Two intervals let every charger settle into its new phase.
       await sleepWithTicks(Math.min(Math.max(paceMs * 2, 500), 5000), progress.tick);
       const half = await pool.measure(plan.halfLoadS, progress.tick);
-      halfLoad = { msgsPerSec: half.answered / half.seconds, latency: half.latency, paceMs };
+      halfLoad = {
+        msgsPerSec: half.answered / half.seconds,
+        latency: half.latency,
+        latencyByKind: half.latencyByKind,
+        paceMs,
+      };
     }
 
     pool.stopLoad();

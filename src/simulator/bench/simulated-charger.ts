@@ -34,6 +34,8 @@ export class SimulatedCharger {
   private pending: Pending = Pending.None;
   private pendingId = '';
   private pendingConnector = 0;
+  /** The mix kind of the CALL in flight (undefined for a BootNotification), for latency per kind. */
+  private pendingKind: MessageKind | undefined;
   private sentAt = 0;
   private nextDueAt = 0;
   private paceEpoch = -1;
@@ -102,10 +104,11 @@ export class SimulatedCharger {
     else this.scheduleNext();
   }
 
-  private send(kind: Pending, id: string, frame: string): void {
+  private send(kind: Pending, id: string, frame: string, mixKind?: MessageKind): void {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return;
     this.pending = kind;
+    this.pendingKind = mixKind;
     this.pendingId = id;
     this.sentAt = performance.now();
     ws.send(frame);
@@ -158,7 +161,7 @@ export class SimulatedCharger {
       this.ctx.recordError('unknown-message-type', text);
       return this.scheduleNext();
     }
-    this.ctx.recordAnswer(latencyMs);
+    this.ctx.recordAnswer(latencyMs, this.pendingKind);
     switch (pending) {
       case Pending.Boot:
         return this.onBootAnswer(text, latencyMs);
@@ -239,21 +242,26 @@ export class SimulatedCharger {
     const tx = this.transactionIds[connector];
     switch (this.ctx.mix.pick()) {
       case MessageKind.Heartbeat:
-        return this.send(Pending.Other, id, frames.heartbeat(id));
+        return this.send(Pending.Other, id, frames.heartbeat(id), MessageKind.Heartbeat);
       case MessageKind.MeterValues: {
         // Meter values belong to a charging connector when there is one; idle connectors report too.
         const wh = (this.meterWh[connector]! += 37);
-        return this.send(Pending.Other, id, frames.meterValues(id, connector, tx, wh));
+        return this.send(Pending.Other, id, frames.meterValues(id, connector, tx, wh), MessageKind.MeterValues);
       }
       case MessageKind.StatusNotification: {
         this.statusToggle[connector] = !this.statusToggle[connector];
         const flip = this.statusToggle[connector];
         const status: frames.ConnectorStatus =
           tx === undefined ? (flip ? 'Preparing' : 'Available') : flip ? 'SuspendedEV' : 'Charging';
-        return this.send(Pending.Other, id, frames.statusNotification(id, connector, status));
+        return this.send(
+          Pending.Other,
+          id,
+          frames.statusNotification(id, connector, status),
+          MessageKind.StatusNotification,
+        );
       }
       case MessageKind.Authorize:
-        return this.send(Pending.Other, id, frames.authorize(id, this.idTag));
+        return this.send(Pending.Other, id, frames.authorize(id, this.idTag), MessageKind.Authorize);
       case MessageKind.StartOrStop:
         this.pendingConnector = connector;
         if (tx === undefined) {
@@ -261,9 +269,15 @@ export class SimulatedCharger {
             Pending.Start,
             id,
             frames.startTransaction(id, connector, this.idTag, this.meterWh[connector]!),
+            MessageKind.StartOrStop,
           );
         }
-        return this.send(Pending.Stop, id, frames.stopTransaction(id, tx, this.idTag, this.meterWh[connector]!));
+        return this.send(
+          Pending.Stop,
+          id,
+          frames.stopTransaction(id, tx, this.idTag, this.meterWh[connector]!),
+          MessageKind.StartOrStop,
+        );
     }
   }
 }

@@ -44,6 +44,8 @@ export interface WindowReport {
   errors: number;
   errorKinds: Record<string, number>;
   histogram: { counts: ArrayLike<number>; maxMs: number };
+  /** Per message kind, indexed by MessageKind. */
+  byKind: { counts: ArrayLike<number>; maxMs: number }[];
 }
 
 export interface BootReport {
