@@ -59,6 +59,22 @@ describe('TtlCache', () => {
     assert.equal(await cache.get('k', async () => 'new'), 'new');
     assert.equal(await cache.get('other', async () => 'reloaded'), 'kept', 'other keys stay');
   });
+
+  it('a read in flight while another key changes is not stored, and is not served again after it settles', async () => {
+    const cache = new TtlCache<string, string>(10, 60_000);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const first = cache.get('k', async () => {
+      await gate;
+      return 'old';
+    });
+    cache.delete('other'); // a change to another key while 'k' is being read
+    release();
+    assert.equal(await first, 'old');
+    // The settled read must not linger as 'in flight': the next lookup reads again and sees the change.
+    assert.equal(await cache.get('k', async () => 'new'), 'new');
+    assert.equal(await cache.get('k', async () => 'newer'), 'new', 'and the fresh value is stored');
+  });
 });
 
 const energy = (price: number): TariffBody => ({

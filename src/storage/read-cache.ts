@@ -30,16 +30,19 @@ export class TtlCache<K, V> {
     const inFlight = this.pending.get(key);
     if (inFlight) return inFlight;
     const generation = this.generation;
-    const loading = load().then(
+    // A settled read always leaves `pending` (if it is still the one there: a delete or clear may have dropped
+    // it, and a newer read taken its place). It is stored only when nothing was invalidated meanwhile.
+    const settle = () => {
+      if (this.pending.get(key) === loading) this.pending.delete(key);
+    };
+    const loading: Promise<V> = load().then(
       (value) => {
-        if (generation === this.generation) {
-          this.pending.delete(key);
-          if (this.ttlMs > 0) this.set(key, value, now);
-        }
+        settle();
+        if (generation === this.generation && this.ttlMs > 0) this.set(key, value, now);
         return value;
       },
       (err: unknown) => {
-        if (generation === this.generation) this.pending.delete(key);
+        settle();
         throw err;
       },
     );
