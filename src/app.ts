@@ -119,11 +119,12 @@ export async function startOpenCpo(config: Config, log: Logger = createLogger(co
       log.warn({ err: err.message, channel: m.channel, deliveryId: m.deliveryId }, 'outbox delivery failed'),
   });
   const uptimeSettings = uptimeSettingsFromEnv(); // OPENCPO_OFFLINE_GRACE_S, _BOOT_LOOP_*, _FAILED_SESSION_COUNT…
-  const uptime = new UptimeService(database.db, {
+  // Uptime and field service derive from what chargers sent; no charger waits for them: their own connections.
+  const uptime = new UptimeService(database.backgroundDb, {
     ...uptimeSettings.uptime,
     onError: (err) => log.error({ err }, 'uptime sweep failed'),
   });
-  const fieldService = new FieldService(database.db, outbox, uptime, {
+  const fieldService = new FieldService(database.backgroundDb, outbox, uptime, {
     smtp: smtpOptionsFromEnv(),
     reopenWindowMs: uptimeSettings.reopenWindowMs,
     onError: (err) => log.error({ err }, 'field-service sweep failed'),

@@ -56,6 +56,39 @@ describe('prepared statements and columnar inserts on postgres', () => {
     );
   });
 
+  it('keeps background work on connections of its own: with all of them taken, the pool still answers', async () => {
+    // This block's database has one pooled connection and (by default) three background ones; take all three.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const taken: Promise<void>[] = [];
+    const inside: Promise<void>[] = [];
+    for (let i = 0; i < 3; i++) {
+      let entered!: () => void;
+      inside.push(new Promise<void>((r) => (entered = r)));
+      taken.push(
+        database.backgroundDb.transaction().execute(async (trx) => {
+          await sql`SELECT 1`.execute(trx);
+          entered();
+          await gate;
+        }),
+      );
+    }
+    try {
+      const timeout = new Promise<string>((r) => setTimeout(() => r('timed out'), 3000).unref());
+      const allInside = Promise.all(inside).then(() => 'all three held');
+      assert.equal(await Promise.race([allInside, timeout]), 'all three held', 'three background connections');
+      const answer = sql<{ n: number }>`SELECT 1 AS n`.execute(database.db).then((r) => `answered ${r.rows[0]!.n}`);
+      const commit = sql<{ n: number }>`SELECT 2 AS n`
+        .execute(database.commitDb)
+        .then((r) => `answered ${r.rows[0]!.n}`);
+      assert.equal(await Promise.race([answer, timeout]), 'answered 1', 'the pool is not held by background work');
+      assert.equal(await Promise.race([commit, timeout]), 'answered 2', 'nor is the group commit');
+    } finally {
+      release();
+      await Promise.all(taken);
+    }
+  });
+
   it('writes group-commit batches of any size with one statement text, nulls and dates intact', async () => {
     await database.db
       .insertInto('stations')
