@@ -74,7 +74,11 @@ export async function startOpenCpo(config: Config, log: Logger = createLogger(co
   const stations = new StationsService(
     database.db,
     writer,
-    { acceptUnknownStations: config.acceptUnknownStations, heartbeatIntervalS: config.heartbeatIntervalS },
+    {
+      acceptUnknownStations: config.acceptUnknownStations,
+      heartbeatIntervalS: config.heartbeatIntervalS,
+      onError: (err) => log.error({ err }, 'could not write last-seen times'),
+    },
     events,
   );
   const sessions = new SessionsService(database.db, writer, stations, events);

@@ -10,6 +10,9 @@ import { BACKENDS, freshPostgresDatabase } from './support/backends.ts';
 import { exited, freePort, startServe } from './support/serve-process.ts';
 import { openRaw, type RawCharger } from './support/raw-charger.ts';
 import { openDatabase } from '../src/storage/database.ts';
+import { loadConfig, type Config } from '../src/config/config.ts';
+import { startOpenCpo } from '../src/app.ts';
+import { silentLogger } from '../src/observability/log.ts';
 
 for (const backend of BACKENDS) {
   describe(`restart after SIGKILL on ${backend}`, () => {
@@ -83,6 +86,43 @@ for (const backend of BACKENDS) {
       const stored = new Set(rows.map((r) => r.value));
       const lost = [...acknowledged].filter((v) => !stored.has(v));
       assert.deepEqual(lost, [], 'every acknowledged meter value survived the crash');
+    });
+
+    it('records every connected charger as disconnected when the server shuts down gracefully', async () => {
+      const storage: { data?: string; databaseUrl?: string } = {};
+      if (backend === 'pglite') {
+        const dir = mkdtempSync(join(tmpdir(), 'opencpo-shutdown-'));
+        storage.data = dir;
+        cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+      } else {
+        const fresh = await freshPostgresDatabase();
+        storage.databaseUrl = fresh.url;
+        cleanups.push(fresh.drop);
+      }
+      const config: Config = {
+        ...loadConfig({ port: 0, host: '127.0.0.1', ...storage }, {}),
+        acceptUnknownStations: true,
+        pingIntervalS: 0,
+      };
+      const app = await startOpenCpo(config, silentLogger);
+      const ids = Array.from({ length: 30 }, (_, i) => `BYE-${i}`);
+      // Thirty chargers: their disconnections are recorded while the server closes, before its storage does.
+      const chargers = await Promise.all(ids.map((id) => openRaw(`ws://127.0.0.1:${app.port}/ocpp/${id}`, 'ocpp1.6')));
+      await Promise.all(chargers.map((c) => c.call('Heartbeat', {})));
+      await app.close();
+
+      const database = await openDatabase({ url: storage.databaseUrl, dataDir: storage.data });
+      const online = await database.db.selectFrom('stations').select('id').where('online', '=', true).execute();
+      const recorded = await database.db
+        .selectFrom('station_events')
+        .select('station_id')
+        .where('kind', '=', 'connection')
+        .where('info', '=', 'disconnected')
+        .execute();
+      await database.close();
+      assert.deepEqual(online, [], 'no charger is left online');
+      assert.deepEqual([...new Set(recorded.map((r) => r.station_id))].sort(), [...ids].sort());
+      for (const c of chargers) await c.close().catch(() => undefined);
     });
   });
 }

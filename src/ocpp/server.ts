@@ -55,6 +55,8 @@ class Refusal extends Error {
 export class OcppServer implements CommandTransport {
   private readonly wss: WebSocketServer;
   private readonly sessions = new Map<string, StationSession>();
+  /** Disconnections being recorded (see close()). */
+  private readonly recordingCloses = new Set<Promise<void>>();
   private pingTimer: NodeJS.Timeout | undefined;
   private readonly metricChildren = new Map<
     string,
@@ -156,7 +158,11 @@ export class OcppServer implements CommandTransport {
     }
     this.metrics.connectedStations.inc({ protocol });
     ws.on('pong', () => (session.alive = true));
-    ws.on('close', (code) => void this.onClose(session, code));
+    ws.on('close', (code) => {
+      const recording = this.onClose(session, code);
+      this.recordingCloses.add(recording);
+      void recording.finally(() => this.recordingCloses.delete(recording));
+    });
     ws.on('error', (err) => this.ctx.log.warn({ stationId, err: err.message }, 'OCPP socket error'));
     this.ctx.log.info({ stationId, protocol }, 'charger connected');
     try {
@@ -246,6 +252,11 @@ export class OcppServer implements CommandTransport {
   }
 
   /** Closes every charger connection (they will reconnect to another node or after restart). */
+  /**
+   * Closes every charger's socket (a charger that does not answer the close within 2 s is cut off), then waits
+   * until each disconnection is recorded: the storage behind them closes next, and a disconnection is uptime
+   * evidence.
+   */
   async close(): Promise<void> {
     clearInterval(this.pingTimer);
     const closing = [...this.sessions.values()].map(
@@ -253,11 +264,15 @@ export class OcppServer implements CommandTransport {
         new Promise<void>((resolve) => {
           s.rpc.ws.once('close', () => resolve());
           s.rpc.close(1001, 'server shutting down');
-          setTimeout(resolve, 2000).unref();
+          setTimeout(() => {
+            s.rpc.ws.terminate(); // its 'close' follows at once, and resolves
+            setTimeout(resolve, 1000).unref();
+          }, 2000).unref();
         }),
     );
     await Promise.all(closing);
     this.wss.close();
+    await Promise.allSettled([...this.recordingCloses]);
   }
 }
 

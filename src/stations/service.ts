@@ -22,6 +22,8 @@ export interface StationsOptions {
   heartbeatIntervalS: number;
   /** How often coalesced "last seen" times are written, ms. */
   lastSeenFlushMs?: number;
+  /** Told when a timed write of "last seen" times fails (the times of that write are lost; the next ones are not). */
+  onError?: (err: Error) => void;
 }
 
 export type AdmissionResult =
@@ -39,6 +41,7 @@ const ACTIVE_FAULT_STATUSES: ReadonlySet<ConnectorStatus> = new Set(['faulted'])
 export class StationsService {
   private readonly lastSeen = new Map<string, Date>();
   private readonly lastSeenTimer: NodeJS.Timeout;
+  private lastSeenWrite: Promise<void> | undefined;
   /** Current status per port, to notice changes without reading the database. */
   private readonly portStatus = new Map<string, ConnectorStatus>();
 
@@ -88,7 +91,10 @@ export class StationsService {
       update: ['value', 'readonly', 'updated_at'],
       key: (r) => `${r.station_id}\u0000${r.key}`,
     });
-    this.lastSeenTimer = setInterval(() => void this.flushLastSeen(), options.lastSeenFlushMs ?? 5000);
+    this.lastSeenTimer = setInterval(
+      () => void this.flushLastSeen().catch((err: Error) => this.options.onError?.(err)),
+      options.lastSeenFlushMs ?? 5000,
+    );
     this.lastSeenTimer.unref();
   }
 
@@ -211,7 +217,20 @@ export class StationsService {
     this.lastSeen.set(stationId, new Date());
   }
 
-  async flushLastSeen(): Promise<void> {
+  /**
+   * Writes the coalesced "last seen" times. One write at a time: with 10,000 chargers a write takes several
+   * statements, and a second one started meanwhile (a timer tick, or close) waits for it, so close() returns
+   * only when no write is left running on a database that is about to close.
+   */
+  flushLastSeen(): Promise<void> {
+    const run = (this.lastSeenWrite ?? Promise.resolve()).catch(() => undefined).then(() => this.writeLastSeen());
+    this.lastSeenWrite = run;
+    return run.finally(() => {
+      if (this.lastSeenWrite === run) this.lastSeenWrite = undefined;
+    });
+  }
+
+  private async writeLastSeen(): Promise<void> {
     if (this.lastSeen.size === 0) return;
     const entries = [...this.lastSeen.entries()];
     this.lastSeen.clear();
