@@ -152,7 +152,11 @@ export async function startOpenCpo(config: Config, log: Logger = createLogger(co
   await billing.start(events);
   // ---- end of billing
   ocpp.attach(http.server);
-  await http.listen({ port: config.port, host: config.host });
+  // Chargers reconnect in bursts (after an outage, or a node restart). With Node's default backlog of 511, a
+  // busy event loop let the kernel's accept queue overflow and reset connections (10,000 chargers joining at
+  // 500/s: about 500 resets); a deeper queue holds them until they are accepted. The kernel caps it at
+  // net.core.somaxconn.
+  await http.listen({ port: config.port, host: config.host, backlog: 4096 });
   const address = http.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
 
