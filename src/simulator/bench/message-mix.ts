@@ -11,16 +11,10 @@ export const MessageKind = {
 } as const;
 export type MessageKind = (typeof MessageKind)[keyof typeof MessageKind];
 
-/** The kinds' names, indexed by MessageKind (the same names as MixWeights' keys). */
+/** The kinds' names, indexed by MessageKind: the names of the mix's weights, in --mix and in reports. */
 export const KIND_NAMES = ['heartbeat', 'meterValues', 'statusNotification', 'authorize', 'startOrStop'] as const;
 
-export interface MixWeights {
-  heartbeat: number;
-  meterValues: number;
-  statusNotification: number;
-  authorize: number;
-  startOrStop: number;
-}
+export type MixWeights = Record<(typeof KIND_NAMES)[number], number>;
 
 /** A realistic share of traffic for a busy site: mostly keep-alives and metering, few session events. */
 export const DEFAULT_MIX: MixWeights = {
@@ -37,13 +31,7 @@ export class MessageMix {
   private readonly table = new Uint8Array(SLOTS);
 
   constructor(weights: MixWeights = DEFAULT_MIX) {
-    const entries: [MessageKind, number][] = [
-      [MessageKind.Heartbeat, weights.heartbeat],
-      [MessageKind.MeterValues, weights.meterValues],
-      [MessageKind.StatusNotification, weights.statusNotification],
-      [MessageKind.Authorize, weights.authorize],
-      [MessageKind.StartOrStop, weights.startOrStop],
-    ];
+    const entries = KIND_NAMES.map((name, kind): [MessageKind, number] => [kind as MessageKind, weights[name]]);
     const sum = entries.reduce((acc, [, w]) => acc + w, 0);
     if (!(sum > 0)) throw new Error('message mix weights must add up to more than 0');
     let slot = 0;
@@ -62,7 +50,7 @@ export class MessageMix {
 
 /** Reads `heartbeat=50,meterValues=30,...` (names as in MixWeights; unnamed kinds weigh 0). */
 export function parseMix(spec: string): MixWeights {
-  const weights: MixWeights = { heartbeat: 0, meterValues: 0, statusNotification: 0, authorize: 0, startOrStop: 0 };
+  const weights = Object.fromEntries(KIND_NAMES.map((name) => [name, 0])) as MixWeights;
   for (const part of spec.split(',')) {
     const [name, raw] = part.split('=').map((s) => s.trim());
     const value = Number(raw);
