@@ -20,18 +20,20 @@ for (const backend of BACKENDS) {
     after(async () => {
       for (const c of cleanups.reverse()) await c();
     });
-
-    it('loses no acknowledged meter value', async () => {
-      const storage: { data?: string; databaseUrl?: string } = {};
+    /** Storage that outlives the server: a PGlite data directory, or a fresh PostgreSQL database; removed after. */
+    const persistentStorage = async (): Promise<{ data?: string; databaseUrl?: string }> => {
       if (backend === 'pglite') {
         const dir = mkdtempSync(join(tmpdir(), 'opencpo-durability-'));
-        storage.data = dir;
         cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-      } else {
-        const fresh = await freshPostgresDatabase();
-        storage.databaseUrl = fresh.url;
-        cleanups.push(fresh.drop);
+        return { data: dir };
       }
+      const fresh = await freshPostgresDatabase();
+      cleanups.push(fresh.drop);
+      return { databaseUrl: fresh.url };
+    };
+
+    it('loses no acknowledged meter value', async () => {
+      const storage = await persistentStorage();
       const port = await freePort();
       let server = await startServe(port, storage);
       cleanups.push(() => {
@@ -89,16 +91,7 @@ for (const backend of BACKENDS) {
     });
 
     it('records every connected charger as disconnected when the server shuts down gracefully', async () => {
-      const storage: { data?: string; databaseUrl?: string } = {};
-      if (backend === 'pglite') {
-        const dir = mkdtempSync(join(tmpdir(), 'opencpo-shutdown-'));
-        storage.data = dir;
-        cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-      } else {
-        const fresh = await freshPostgresDatabase();
-        storage.databaseUrl = fresh.url;
-        cleanups.push(fresh.drop);
-      }
+      const storage = await persistentStorage();
       const config: Config = {
         ...loadConfig({ port: 0, host: '127.0.0.1', ...storage }, {}),
         acceptUnknownStations: true,
