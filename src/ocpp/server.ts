@@ -251,11 +251,10 @@ export class OcppServer implements CommandTransport {
     }
   }
 
-  /** Closes every charger connection (they will reconnect to another node or after restart). */
   /**
-   * Closes every charger's socket (a charger that does not answer the close within 2 s is cut off), then waits
-   * until each disconnection is recorded: the storage behind them closes next, and a disconnection is uptime
-   * evidence.
+   * Closes every charger connection (they will reconnect to another node or after restart); a charger that does
+   * not answer the close within 2 s is cut off. Then waits until each disconnection is recorded: the storage
+   * behind them closes next, and a disconnection is uptime evidence.
    */
   async close(): Promise<void> {
     clearInterval(this.pingTimer);
