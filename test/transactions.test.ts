@@ -248,6 +248,27 @@ for (const backend of BACKENDS) {
       await c.close();
     });
 
+    it("writes each station's last-seen time, never moving one back", async () => {
+      const chargers = await Promise.all(
+        ['SEEN-A', 'SEEN-B'].map((id) => openRaw(`${server.wsBase}/${id}`, 'ocpp1.6')),
+      );
+      const before = new Date();
+      for (const c of chargers) await c.call('Heartbeat', {});
+      // SEEN-B already has a later time than this write carries: it must keep it.
+      const later = new Date(Date.now() + 3_600_000);
+      await db().updateTable('stations').set({ last_seen_at: later }).where('id', '=', 'SEEN-B').execute();
+      await server.app.stations.flushLastSeen();
+      const rows = await db()
+        .selectFrom('stations')
+        .select(['id', 'last_seen_at'])
+        .where('id', 'in', ['SEEN-A', 'SEEN-B'])
+        .orderBy('id')
+        .execute();
+      assert.ok(rows[0]!.last_seen_at! >= before, `SEEN-A seen at ${rows[0]!.last_seen_at?.toISOString()}`);
+      assert.equal(rows[1]!.last_seen_at!.toISOString(), later.toISOString());
+      for (const c of chargers) await c.close();
+    });
+
     it('1.6: meter values of several transactions written together give each its own energy', async () => {
       const chargers = await Promise.all(
         ['BATCH-A', 'BATCH-B', 'BATCH-C'].map((id) => openRaw(`${server.wsBase}/${id}`, 'ocpp1.6')),

@@ -234,10 +234,13 @@ export class StationsService {
     if (this.lastSeen.size === 0) return;
     const entries = [...this.lastSeen.entries()];
     this.lastSeen.clear();
+    // One array per column (unnest), not a VALUES list: the text is the same for any number of stations, so
+    // PostgreSQL keeps it prepared instead of parsing a new text (and using up a statement name) per count.
     for (let i = 0; i < entries.length; i += 1000) {
       const chunk = entries.slice(i, i + 1000);
-      const values = sql.join(chunk.map(([id, at]) => sql`(${id}, ${at.toISOString()}::timestamptz)`));
-      await sql`UPDATE stations SET last_seen_at = v.at FROM (VALUES ${values}) AS v(id, at)
+      const ids = chunk.map(([id]) => id);
+      const times = chunk.map(([, at]) => at.toISOString());
+      await sql`UPDATE stations SET last_seen_at = v.at FROM unnest(${ids}::text[], ${times}::timestamptz[]) AS v(id, at)
                 WHERE stations.id = v.id AND (stations.last_seen_at IS NULL OR stations.last_seen_at < v.at)`.execute(
         this.db,
       );
