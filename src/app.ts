@@ -2,6 +2,7 @@
 // /metrics on one port. `opencpo serve` and the tests start OpenCPO through here.
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Config } from './config/config.ts';
+import { systemClock, type Clock } from './time/clock.ts';
 import { openDatabase, type OpenDatabase } from './storage/database.ts';
 import { BatchWriter } from './storage/batch-writer.ts';
 import { StationsService } from './stations/service.ts';
@@ -52,7 +53,17 @@ export interface OpenCpo {
   close(): Promise<void>;
 }
 
-export async function startOpenCpo(config: Config, log: Logger = createLogger(config.logLevel)): Promise<OpenCpo> {
+/** What the composition root is given besides settings: the clock (tests pass one set to fixed instants). */
+export interface Dependencies {
+  clock?: Clock;
+}
+
+export async function startOpenCpo(
+  config: Config,
+  log: Logger = createLogger(config.logLevel),
+  dependencies: Dependencies = {},
+): Promise<OpenCpo> {
+  const clock = dependencies.clock ?? systemClock;
   const database = await openDatabase({
     url: config.databaseUrl,
     dataDir: config.dataDir,
@@ -126,11 +137,13 @@ export async function startOpenCpo(config: Config, log: Logger = createLogger(co
   // Uptime and field service derive from what chargers sent; no charger waits for them: their own connections.
   const uptime = new UptimeService(database.backgroundDb, {
     ...uptimeSettings.uptime,
+    clock,
     onError: (err) => log.error({ err }, 'uptime sweep failed'),
   });
   const fieldService = new FieldService(database.backgroundDb, outbox, uptime, {
     smtp: smtpOptionsFromEnv(),
     reopenWindowMs: uptimeSettings.reopenWindowMs,
+    clock,
     onError: (err) => log.error({ err }, 'field-service sweep failed'),
   });
   uptime.attach(events);

@@ -1,13 +1,14 @@
 // Alert rules on both backends: a fault e-mails the rule's address over SMTP (a real local server from the
 // smtp-server package) from the outbox; repeated evaluation does not duplicate an alert; a meter that stops
 // advancing while charging raises an alert that resolves once it moves; a month forecast below 97% raises one
-// that resolves when the outage is excluded.
+// that resolves when the outage is excluded, on fixed dates early, mid and late in a month and at its end.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SMTPServer } from 'smtp-server';
 import { BACKENDS, startTestServer, type TestServer } from './support/backends.ts';
 import type { SimulatedStation } from '../src/simulator/station.ts';
 import { bootedStation } from './support/stations.ts';
+import { TestClock } from './support/clock.ts';
 
 const until = async <T>(what: string, check: () => Promise<T | undefined | false>, ms = 10_000): Promise<T> => {
   const deadline = Date.now() + ms;
@@ -165,39 +166,77 @@ for (const backend of BACKENDS) {
       await server.app.fieldService.sweep(now + 1000);
       assert.equal((await alertsOf(S, 'meter-stuck'))[0]?.status, 'resolved');
     });
+  });
+}
 
-    it('raises an uptime forecast below 97% this month and resolves it when the outage is excluded', async () => {
-      const S = 'FORECAST-1';
-      const started = new Date(Date.now() - 12 * 86400_000);
-      await db()
-        .insertInto('stations')
-        .values({ id: S } as any)
-        .execute();
-      await db()
-        .insertInto('connector_status')
-        .values({
-          station_id: S,
-          evse_id: 1,
-          connector_id: 1,
-          status: 'faulted',
-          error_code: 'InternalError',
-          vendor_id: null,
-          vendor_error_code: null,
-          info: null,
-          occurred_at: started,
-          received_at: started,
-        })
-        .execute();
-      await server.app.uptime.syncStation(S);
-      const [outage] = await server.app.uptime.listOutages({ stationId: S, open: true });
-      assert.ok(outage);
-      await server.app.fieldService.sweepForecast();
-      const [alert] = await alertsOf(S, 'uptime-forecast');
-      assert.equal(alert?.status, 'open');
-      assert.match(alert!.summary, /below 97%/);
-      await server.app.uptime.addExclusion(outage.id, { reason: 5, notes: 'flood', by: 'ops' });
-      await server.app.fieldService.sweepForecast();
-      assert.equal((await alertsOf(S, 'uptime-forecast'))[0]?.status, 'resolved');
+// The forecast projects an open outage to the end of the month, so its outcome depends on the date: each case runs
+// at a fixed instant of the server's clock. Twelve days down is below 97% of a year whatever the date; excluded
+// (open-ended, as a flood would be), nothing of it counts, not even the projected rest of the month.
+const FORECAST_DATES = [
+  ['the first of a month', '2027-03-01T06:00:00Z'],
+  ['mid-month', '2027-06-15T12:00:00Z'],
+  ['late in a month', '2027-09-28T18:00:00Z'],
+  ['the last minute of a year', '2027-12-31T23:59:00Z'],
+  ['a leap day', '2028-02-29T12:00:00Z'],
+] as const;
+
+for (const backend of BACKENDS) {
+  describe(`uptime forecast alerts on ${backend}`, () => {
+    const clock = new TestClock(FORECAST_DATES[0][1]);
+    let server: TestServer;
+    const db = () => server.app.database.db;
+
+    before(async () => {
+      server = await startTestServer(backend, { acceptUnknownStations: true }, { clock });
     });
+    after(async () => {
+      await server.stop();
+    });
+
+    for (const [i, [when, at]] of FORECAST_DATES.entries()) {
+      it(`raises a forecast below 97% on ${when} and resolves it when the outage is excluded`, async () => {
+        clock.set(at);
+        const S = `FORECAST-${i}`;
+        const started = new Date(clock.now() - 12 * 86400_000);
+        await db()
+          .insertInto('stations')
+          .values({ id: S } as any)
+          .execute();
+        await db()
+          .insertInto('connector_status')
+          .values({
+            station_id: S,
+            evse_id: 1,
+            connector_id: 1,
+            status: 'faulted',
+            error_code: 'InternalError',
+            vendor_id: null,
+            vendor_error_code: null,
+            info: null,
+            occurred_at: started,
+            received_at: started,
+          })
+          .execute();
+        await server.app.uptime.syncStation(S);
+        const [outage] = await server.app.uptime.listOutages({ stationId: S, open: true });
+        assert.ok(outage);
+        assert.equal(outage.startedAt.toISOString(), started.toISOString());
+        const alertOf = () =>
+          db()
+            .selectFrom('alerts')
+            .selectAll()
+            .where('station_id', '=', S)
+            .where('rule_id', '=', 'uptime-forecast')
+            .executeTakeFirst();
+        await server.app.fieldService.sweepForecast();
+        const alert = await alertOf();
+        assert.equal(alert?.status, 'open');
+        assert.match(alert!.summary, /below 97%/);
+        assert.equal(new Date(alert!.opened_at).toISOString(), new Date(at).toISOString());
+        await server.app.uptime.addExclusion(outage.id, { reason: 5, notes: 'flood', by: 'ops' });
+        await server.app.fieldService.sweepForecast();
+        assert.equal((await alertOf())?.status, 'resolved');
+      });
+    }
   });
 }

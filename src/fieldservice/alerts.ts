@@ -97,9 +97,9 @@ export async function raiseAlert(
   trx: Transaction<Database>,
   outbox: Outbox,
   req: RaiseRequest,
+  now: Date,
 ): Promise<{ alert: Alert; created: boolean }> {
   const key = alertKey(req.rule.id, req.stationId, req.evseId, req.connectorId);
-  const now = new Date();
   const open = await trx
     .selectFrom('alerts')
     .selectAll()
@@ -139,7 +139,7 @@ export async function raiseAlert(
     .returningAll()
     .executeTakeFirstOrThrow();
   const alert = toAlert(row, req.rule);
-  await publishWebhookEvent(trx, outbox, 'alert.raised', alertPayload(alert), siteId);
+  await publishWebhookEvent(trx, outbox, 'alert.raised', alertPayload(alert), siteId, now);
   for (const to of req.rule.routeEmails) {
     await outbox.enqueue(trx, {
       channel: EMAIL_CHANNEL,
@@ -160,15 +160,20 @@ export function alertKey(ruleId: string, stationId: string, evseId: number | nul
 }
 
 /** Resolves the open alert with this key, when its condition no longer holds. */
-export async function resolveAlertByKey(trx: Transaction<Database>, outbox: Outbox, key: string): Promise<boolean> {
+export async function resolveAlertByKey(
+  trx: Transaction<Database>,
+  outbox: Outbox,
+  key: string,
+  now: Date,
+): Promise<boolean> {
   const row = await trx
     .updateTable('alerts')
-    .set({ status: 'resolved', resolved_at: new Date() })
+    .set({ status: 'resolved', resolved_at: now })
     .where('dedupe_key', '=', key)
     .where('status', '=', 'open')
     .returningAll()
     .executeTakeFirst();
-  if (row) await publishWebhookEvent(trx, outbox, 'alert.resolved', alertPayload(toAlert(row)), row.site_id);
+  if (row) await publishWebhookEvent(trx, outbox, 'alert.resolved', alertPayload(toAlert(row)), row.site_id, now);
   return Boolean(row);
 }
 
@@ -177,16 +182,17 @@ export async function resolveAlertsForOutage(
   trx: Transaction<Database>,
   outbox: Outbox,
   outageId: string,
+  now: Date,
 ): Promise<number> {
   const rows = await trx
     .updateTable('alerts')
-    .set({ status: 'resolved', resolved_at: new Date() })
+    .set({ status: 'resolved', resolved_at: now })
     .where('outage_id', '=', outageId)
     .where('status', '=', 'open')
     .returningAll()
     .execute();
   for (const row of rows) {
-    await publishWebhookEvent(trx, outbox, 'alert.resolved', alertPayload(toAlert(row)), row.site_id);
+    await publishWebhookEvent(trx, outbox, 'alert.resolved', alertPayload(toAlert(row)), row.site_id, now);
   }
   return rows.length;
 }

@@ -22,6 +22,7 @@ import { monthWindow, trailingTwelveMonths, MINUTES_PER_YEAR } from '../uptime/n
 import { publishWebhookEvent, webhookChannel, WEBHOOK_CHANNEL } from './webhooks.ts';
 import { EMAIL_CHANNEL, emailChannel, type SmtpOptions } from './email.ts';
 import { WorkOrderService, type Priority } from './work-orders.ts';
+import { dateOf, systemClock, type Clock } from '../time/clock.ts';
 
 const RULE_FOR_REASON: Record<string, AlertRuleKind> = {
   faulted: 'faulted',
@@ -43,6 +44,7 @@ export interface FieldServiceOptions {
   /** How often the month's uptime forecast is recomputed for every port (heavier than the other rules). */
   forecastEveryMs?: number;
   onError?: (err: Error) => void;
+  clock?: Clock;
 }
 
 export class FieldService {
@@ -62,6 +64,7 @@ export class FieldService {
   private resolvedStations: Set<string> | undefined;
   /** For each reload under way, the stations resolved while it reads, so it does not lose them. */
   private readonly resolvedDuringReload = new Set<Set<string>>();
+  private readonly clock: Clock;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -69,8 +72,10 @@ export class FieldService {
     private readonly uptime: UptimeService,
     private readonly options: FieldServiceOptions = {},
   ) {
+    this.clock = options.clock ?? systemClock;
     this.workOrders = new WorkOrderService(db, outbox, uptime, {
       reopenWindowMs: options.reopenWindowMs,
+      clock: this.clock,
       onResolved: (stationId) => {
         this.resolvedStations?.add(stationId);
         for (const during of this.resolvedDuringReload) during.add(stationId);
@@ -119,33 +124,39 @@ export class FieldService {
   private async onOutageChange(trx: Transaction<Database>, change: OutageChange): Promise<void> {
     const { outage } = change;
     const siteId = await siteOf(trx, outage.stationId);
-    await publishWebhookEvent(trx, this.outbox, `outage.${change.kind}`, outagePayload(outage), siteId);
+    const now = dateOf(this.clock);
+    await publishWebhookEvent(trx, this.outbox, `outage.${change.kind}`, outagePayload(outage), siteId, now);
     if (change.kind === 'opened' && outage.endedAt === null) {
       const reopened = await this.workOrders.reopenForOutage(trx, outage);
-      await this.evaluate(trx, outage, reopened !== undefined);
+      await this.evaluate(trx, outage, reopened !== undefined, now);
     } else if (change.kind === 'closed') {
-      await resolveAlertsForOutage(trx, this.outbox, outage.id);
+      await resolveAlertsForOutage(trx, this.outbox, outage.id, now);
     }
     this.outbox.wakeSoon();
   }
 
   /** Applies the rules for an open outage: alerts, and a work order where the rule opens one. */
-  private async evaluate(trx: Transaction<Database>, outage: Outage, hasWorkOrder: boolean): Promise<void> {
+  private async evaluate(trx: Transaction<Database>, outage: Outage, hasWorkOrder: boolean, now: Date): Promise<void> {
     const kind = RULE_FOR_REASON[outage.reason];
     if (!kind) return;
-    const ageMinutes = (Date.now() - outage.startedAt.getTime()) / 60_000;
+    const ageMinutes = (now.getTime() - outage.startedAt.getTime()) / 60_000;
     for (const rule of await rulesFor(trx, kind, outage.stationId)) {
       if (rule.threshold.minutes !== undefined && ageMinutes < rule.threshold.minutes) continue;
       const cause = causeFor(outage.causeCode);
-      const { alert, created } = await raiseAlert(trx, this.outbox, {
-        rule,
-        stationId: outage.stationId,
-        evseId: outage.evseId,
-        connectorId: outage.connectorId,
-        outageId: outage.id,
-        summary: `${outage.stationId} EVSE ${outage.evseId}: ${cause.name} (${outage.causeCode}), responsible: ${outage.responsibleParty}`,
-        details: { causeCode: outage.causeCode, reason: outage.reason, responsibleParty: outage.responsibleParty },
-      });
+      const { alert, created } = await raiseAlert(
+        trx,
+        this.outbox,
+        {
+          rule,
+          stationId: outage.stationId,
+          evseId: outage.evseId,
+          connectorId: outage.connectorId,
+          outageId: outage.id,
+          summary: `${outage.stationId} EVSE ${outage.evseId}: ${cause.name} (${outage.causeCode}), responsible: ${outage.responsibleParty}`,
+          details: { causeCode: outage.causeCode, reason: outage.reason, responsibleParty: outage.responsibleParty },
+        },
+        now,
+      );
       if (!created || !rule.autoWorkOrder || hasWorkOrder) continue;
       if ((await this.workOrders.openForPort(trx, outage.stationId, outage.evseId)).length > 0) continue;
       // A charger-wide condition (offline, boot loop, connector 0 fault) is one job, not one per port.
@@ -171,11 +182,11 @@ export class FieldService {
   }
 
   /** Re-evaluates the rules that depend on time: open outages, meters that stopped, the month's forecast. */
-  async sweep(now = Date.now()): Promise<void> {
+  async sweep(now = this.clock.now()): Promise<void> {
     if (this.sweeping) return this.sweeping;
     this.sweeping = (async () => {
       await this.reloadResolved();
-      await this.sweepOutages();
+      await this.sweepOutages(now);
       await this.sweepMeters(now);
       if (now - this.lastForecast >= (this.options.forecastEveryMs ?? 10 * 60_000)) {
         this.lastForecast = now;
@@ -187,12 +198,12 @@ export class FieldService {
     return this.sweeping;
   }
 
-  private async sweepOutages(): Promise<void> {
+  private async sweepOutages(now: number): Promise<void> {
     const open = await this.uptime.listOutages({ open: true });
     for (const outage of open) {
       await this.db.transaction().execute(async (trx) => {
         const hasWorkOrder = (await this.workOrders.openForPort(trx, outage.stationId, outage.evseId)).length > 0;
-        await this.evaluate(trx, outage, hasWorkOrder);
+        await this.evaluate(trx, outage, hasWorkOrder, new Date(now));
       });
     }
     if (open.length) this.outbox.wakeSoon();
@@ -237,17 +248,23 @@ export class FieldService {
         const stuck = baseline !== undefined && recent.length > 0 && recent.every((m) => m.wh <= baseline.wh);
         await this.db.transaction().execute(async (trx) => {
           if (stuck) {
-            await raiseAlert(trx, this.outbox, {
-              rule,
-              stationId: tx.station_id,
-              evseId: tx.evse_id,
-              connectorId: tx.connector_id,
-              outageId: null,
-              summary: `${tx.station_id} EVSE ${tx.evse_id}: meter not advancing for ${minutes} min while charging`,
-              details: { transactionId: tx.id, sinceWh: baseline.wh },
-            });
+            await raiseAlert(
+              trx,
+              this.outbox,
+              {
+                rule,
+                stationId: tx.station_id,
+                evseId: tx.evse_id,
+                connectorId: tx.connector_id,
+                outageId: null,
+                summary: `${tx.station_id} EVSE ${tx.evse_id}: meter not advancing for ${minutes} min while charging`,
+                details: { transactionId: tx.id, sinceWh: baseline.wh },
+              },
+              new Date(now),
+            );
           } else {
-            await resolveAlertByKey(trx, this.outbox, alertKey(rule.id, tx.station_id, tx.evse_id, tx.connector_id));
+            const key = alertKey(rule.id, tx.station_id, tx.evse_id, tx.connector_id);
+            await resolveAlertByKey(trx, this.outbox, key, new Date(now));
           }
         });
       }
@@ -261,7 +278,7 @@ export class FieldService {
       .execute();
     for (const a of open) {
       if (chargingKeys.has(`${a.station_id}:${a.evse_id}:${a.connector_id}`)) continue;
-      await this.db.transaction().execute((trx) => resolveAlertByKey(trx, this.outbox, a.dedupe_key));
+      await this.db.transaction().execute((trx) => resolveAlertByKey(trx, this.outbox, a.dedupe_key, new Date(now)));
     }
     this.outbox.wakeSoon();
   }
@@ -269,9 +286,10 @@ export class FieldService {
   /**
    * Uptime forecast below target this month: the port's trailing-twelve-month figure at the end of this month
    * if its open outages lasted until then and nothing else failed. Resolved when the forecast recovers (an
-   * outage ends earlier, or is excluded).
+   * outage ends earlier, or is excluded). An open outage's projected rest of the month is excluded as far as its
+   * exclusions reach (an open-ended exclusion covers all of it), as the month's report will count it.
    */
-  async sweepForecast(now = Date.now()): Promise<void> {
+  async sweepForecast(now = this.clock.now()): Promise<void> {
     const d = new Date(now);
     const year = d.getUTCFullYear();
     const month = d.getUTCMonth() + 1;
@@ -281,27 +299,30 @@ export class FieldService {
       if (rules.length === 0) continue;
       for (const port of await stationPorts(this.db, stationId)) {
         const window = trailingTwelveMonths(year, month);
-        const details = await this.uptime.outageDetails({ stationId, ...port }, window);
-        const openMinutes = details
-          .filter((o) => o.endedAt === null)
-          .reduce((sum, o) => sum + (monthEnd - Math.max(now, o.startedAt.getTime())) / 60_000, 0);
-        const down = details.reduce((sum, o) => sum + o.minutes - o.excludedMinutes, 0) + Math.max(0, openMinutes);
+        const details = await this.uptime.outageDetails({ stationId, ...port }, window, Math.max(now, monthEnd));
+        const down = details.reduce((sum, o) => sum + o.minutes - o.excludedMinutes, 0);
         const forecast = ((MINUTES_PER_YEAR - down) / MINUTES_PER_YEAR) * 100;
         for (const rule of rules) {
           const target = rule.threshold.percent ?? 97;
           await this.db.transaction().execute(async (trx) => {
             if (forecast < target) {
-              await raiseAlert(trx, this.outbox, {
-                rule,
-                stationId,
-                evseId: port.evseId,
-                connectorId: port.connectorId,
-                outageId: null,
-                summary: `${stationId} EVSE ${port.evseId}: uptime forecast ${forecast.toFixed(2)}% for ${year}-${String(month).padStart(2, '0')}, below ${target}%`,
-                details: { forecast, target, year, month },
-              });
+              await raiseAlert(
+                trx,
+                this.outbox,
+                {
+                  rule,
+                  stationId,
+                  evseId: port.evseId,
+                  connectorId: port.connectorId,
+                  outageId: null,
+                  summary: `${stationId} EVSE ${port.evseId}: uptime forecast ${forecast.toFixed(2)}% for ${year}-${String(month).padStart(2, '0')}, below ${target}%`,
+                  details: { forecast, target, year, month },
+                },
+                new Date(now),
+              );
             } else {
-              await resolveAlertByKey(trx, this.outbox, alertKey(rule.id, stationId, port.evseId, port.connectorId));
+              const key = alertKey(rule.id, stationId, port.evseId, port.connectorId);
+              await resolveAlertByKey(trx, this.outbox, key, new Date(now));
             }
           });
         }

@@ -59,6 +59,7 @@ export async function publishWebhookEvent(
   topic: string,
   data: Record<string, unknown>,
   siteId: string | null,
+  occurredAt: Date,
 ): Promise<number> {
   const hooks = await trx.selectFrom('fieldservice_webhooks').selectAll().where('active', '=', true).execute();
   let queued = 0;
@@ -68,7 +69,7 @@ export async function publishWebhookEvent(
     await outbox.enqueue(trx, {
       channel: WEBHOOK_CHANNEL,
       topic,
-      payload: { webhookId: hook.id, occurredAt: new Date().toISOString(), data },
+      payload: { webhookId: hook.id, occurredAt: occurredAt.toISOString(), data },
     });
     queued++;
   }

@@ -10,6 +10,7 @@ import type { Outbox } from '../storage/outbox.ts';
 import type { UptimeService } from '../uptime/service.ts';
 import { causeFor, isKnownCause, type ExclusionReason } from '../uptime/cause-codes.ts';
 import { publishWebhookEvent } from './webhooks.ts';
+import { dateOf, systemClock, type Clock } from '../time/clock.ts';
 
 export const WORK_ORDER_STATUSES = [
   'open',
@@ -103,11 +104,13 @@ export interface WorkOrderOptions {
   reopenWindowMs?: number;
   /** Told, inside the transaction, of each station that gets a resolved work order (see FieldService). */
   onResolved?: (stationId: string) => void;
+  clock?: Clock;
 }
 
 export class WorkOrderService {
   readonly reopenWindowMs: number;
   private readonly onResolved: ((stationId: string) => void) | undefined;
+  private readonly clock: Clock;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -117,6 +120,7 @@ export class WorkOrderService {
   ) {
     this.reopenWindowMs = options.reopenWindowMs ?? 7 * 24 * 3600_000;
     this.onResolved = options.onResolved;
+    this.clock = options.clock ?? systemClock;
   }
 
   async get(id: string, executor: Executor = this.db): Promise<WorkOrder | undefined> {
@@ -174,7 +178,7 @@ export class WorkOrderService {
       throw new WorkOrderError('priority', `priority is one of ${PRIORITIES.join(', ')}`);
     if (req.causeCode && !isKnownCause(req.causeCode))
       throw new WorkOrderError('causeCode', `unknown cause code ${req.causeCode}`);
-    const now = new Date();
+    const now = dateOf(this.clock);
     const zone = await trx
       .selectFrom('station_zones')
       .selectAll()
@@ -248,7 +252,7 @@ export class WorkOrderService {
       if (!WORK_ORDER_STATUSES.includes(to)) throw new WorkOrderError('status', `unknown status ${to}`);
       if (!TRANSITIONS[from].includes(to))
         throw new WorkOrderError('status', `a work order cannot go from ${from} to ${to}`, 409);
-      const now = new Date();
+      const now = dateOf(this.clock);
       const set: Record<string, unknown> = { status: to, updated_at: now };
       if (to === 'assigned') {
         const technicianId = extra.technicianId ?? row.technician_id;
@@ -285,7 +289,7 @@ export class WorkOrderService {
   ): Promise<WorkOrder> {
     return this.db.transaction().execute(async (trx) => {
       const row = await this.locked(trx, id);
-      const now = new Date();
+      const now = dateOf(this.clock);
       const notes = change.note ? [...row.notes, { at: now.toISOString(), by, text: change.note }] : row.notes;
       const attachments = [...row.attachments, ...(change.attachments ?? [])];
       for (const p of change.parts ?? []) {
@@ -347,7 +351,7 @@ export class WorkOrderService {
       if (!['assigned', 'en_route', 'on_site', 'open'].includes(row.status)) {
         throw new WorkOrderError('status', `a ${row.status} work order cannot be resolved`, 409);
       }
-      const now = new Date();
+      const now = dateOf(this.clock);
       if (row.outage_id !== null) {
         const outageId = String(row.outage_id);
         const why = `work order ${id} resolved: ${resolution.notes ?? causeFor(resolution.causeCode).description}`;
@@ -405,7 +409,7 @@ export class WorkOrderService {
       .where('status', '=', 'resolved')
       .where((eb) => eb.or([eb('evse_id', 'is', null), eb('evse_id', '=', port.evseId)]))
       .execute();
-    const now = new Date();
+    const now = dateOf(this.clock);
     for (const row of rows) {
       const updated = await trx
         .updateTable('work_orders')
@@ -423,7 +427,7 @@ export class WorkOrderService {
     trx: Transaction<Database>,
     outage: { id: string; stationId: string; evseId: number; connectorId: number; causeCode: string },
   ) {
-    const since = new Date(Date.now() - this.reopenWindowMs);
+    const since = new Date(this.clock.now() - this.reopenWindowMs);
     const row = await trx
       .selectFrom('work_orders')
       .selectAll()
@@ -434,7 +438,7 @@ export class WorkOrderService {
       .orderBy('resolved_at', 'desc')
       .executeTakeFirst();
     if (!row) return undefined;
-    const now = new Date();
+    const now = dateOf(this.clock);
     const updated = await trx
       .updateTable('work_orders')
       .set({
@@ -489,7 +493,7 @@ export class WorkOrderService {
     actor: string,
     details: Record<string, unknown>,
   ) {
-    const at = new Date();
+    const at = dateOf(this.clock);
     await trx
       .insertInto('work_order_events')
       .values({ work_order_id: String(row.id), type, actor, details: JSON.stringify(details), at })
@@ -500,6 +504,7 @@ export class WorkOrderService {
       `work_order.${type}`,
       { workOrder: toWorkOrder(row), actor, details },
       row.site_id,
+      at,
     );
   }
 }

@@ -233,7 +233,7 @@ export class EvChartReports {
     for (const stationId of await this.stations()) {
       for (const port of await stationPorts(this.db, stationId)) {
         const details = await this.uptime.outageDetails({ stationId, ...port }, window);
-        const now = Date.now();
+        const now = this.uptime.clock.now();
         for (const d of details) {
           const span = {
             from: Math.max(d.startedAt.getTime(), window.from),

@@ -30,6 +30,7 @@ import {
   type UptimeFigure,
 } from './nevi.ts';
 import type { Attachment } from './tables.ts';
+import { dateOf, systemClock, type Clock } from '../time/clock.ts';
 
 export interface Port extends PortAddress {
   stationId: string;
@@ -77,6 +78,7 @@ export interface UptimeOptions {
    */
   liveDelayMs?: number;
   onError?: (err: Error) => void;
+  clock?: Clock;
 }
 
 /** An excluded part of an outage, whatever put it there. */
@@ -117,6 +119,7 @@ export class UptimeService {
   private readonly lastFullRun = new Map<string, number>();
   /** Stations whose last run was a live one over recent evidence only: the sweep runs a full one. */
   private readonly needsFull = new Set<string>();
+  readonly clock: Clock;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -124,6 +127,7 @@ export class UptimeService {
   ) {
     this.timelineOptions = { ...DEFAULT_TIMELINE_OPTIONS, ...options.timeline };
     this.lookbackMs = options.lookbackMs ?? 2 * 24 * 3600_000;
+    this.clock = options.clock ?? systemClock;
   }
 
   onOutage(listener: OutageListener): void {
@@ -192,7 +196,7 @@ export class UptimeService {
    * sweeps); without it every owed full run is done now.
    */
   async sweep(options: { owedOlderThanMs?: number } = {}): Promise<void> {
-    const since = new Date(Date.now() - this.lookbackMs);
+    const since = new Date(this.clock.now() - this.lookbackMs);
     const offline = await this.db
       .selectFrom('stations')
       .select('id')
@@ -205,7 +209,7 @@ export class UptimeService {
       .distinct()
       .where('ended_at', 'is', null)
       .execute();
-    const now = Date.now();
+    const now = this.clock.now();
     const owed = [...this.needsFull].filter(
       (id) => now - (this.lastFullRun.get(id) ?? 0) >= (options.owedOlderThanMs ?? 0),
     );
@@ -263,7 +267,7 @@ export class UptimeService {
     range: { from: Date; to: Date } | undefined,
     full: boolean,
   ): Promise<OutageChange[]> {
-    const now = Date.now();
+    const now = this.clock.now();
     const back = this.timelineBack();
     let from: Date;
     let to: Date;
@@ -334,7 +338,7 @@ export class UptimeService {
     const changes: OutageChange[] = [];
     // Nothing changed (the usual case for a live run): no transaction, no write.
     if (writes.length > 0) {
-      const updatedAt = new Date();
+      const updatedAt = new Date(now);
       await this.db.transaction().execute(async (trx) => {
         for (const write of writes) changes.push(...(await applyOutageWrite(trx, write, updatedAt)));
         for (const change of changes) for (const listener of this.listeners) await listener(trx, change);
@@ -418,7 +422,7 @@ export class UptimeService {
   /** The gap-free availability timeline of one port, recomputed from the evidence. */
   async timeline(port: Port, from: Date, to: Date): Promise<Segment[]> {
     const evidence = await loadStationEvidence(this.db, port.stationId, from, to, this.timelineBack());
-    return analysePort(evidence, port, from.getTime(), to.getTime(), { ...this.timelineOptions, now: Date.now() })
+    return analysePort(evidence, port, from.getTime(), to.getTime(), { ...this.timelineOptions, now: this.clock.now() })
       .segments;
   }
 
@@ -437,7 +441,7 @@ export class UptimeService {
       .where('id', '=', outageId)
       .executeTakeFirst();
     if (!current) throw new UptimeError('outageId', `no outage ${outageId}`, 404);
-    const now = new Date();
+    const now = dateOf(this.clock);
     await executor
       .insertInto('uptime_cause_corrections')
       .values({
@@ -608,7 +612,11 @@ export class UptimeService {
   // ---- NEVI uptime ---------------------------------------------------------------------------------------
 
   /** Every outage of the port overlapping the window, with its excluded parts (explicit, maintenance, hours). */
-  async outageDetails(port: Port, window: Interval): Promise<OutageDetail[]> {
+  /**
+   * The outages of a port over a window, with their excluded parts. An open outage lasts until `asOf` (now by
+   * default; a forecast passes a later instant to count it as lasting until then), as do open-ended exclusions.
+   */
+  async outageDetails(port: Port, window: Interval, asOf = this.clock.now()): Promise<OutageDetail[]> {
     const outages = await this.listOutages({ ...port, from: new Date(window.from), to: new Date(window.to) });
     if (outages.length === 0) return [];
     const exclusions = await this.db
@@ -622,11 +630,10 @@ export class UptimeService {
       .orderBy('id')
       .execute();
     const scheduled = await this.scheduledExclusions(port.stationId, window);
-    const now = Date.now();
     return outages.map((o) => {
       const span: Interval = {
         from: Math.max(o.startedAt.getTime(), window.from),
-        to: Math.min(o.endedAt ? o.endedAt.getTime() : now, window.to),
+        to: Math.min(o.endedAt ? o.endedAt.getTime() : asOf, window.to),
       };
       const parts: ExcludedPart[] = [];
       let taken: Interval[] = [];
@@ -698,8 +705,8 @@ export class UptimeService {
 
   /** T_outage, T_excluded and μ for a port over a window (525600 for NEVI's trailing year, else its length). */
   async portUptime(port: Port, window: Interval, baseMinutes?: number): Promise<PortUptime> {
-    const details = await this.outageDetails(port, window);
-    const now = Date.now();
+    const now = this.clock.now();
+    const details = await this.outageDetails(port, window, now);
     const outageIntervals = details.map((d) => ({
       from: d.startedAt.getTime(),
       to: d.endedAt ? d.endedAt.getTime() : now,
