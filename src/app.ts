@@ -56,7 +56,7 @@ export async function startOpenCpo(config: Config, log: Logger = createLogger(co
   const database = await openDatabase({
     url: config.databaseUrl,
     dataDir: config.dataDir,
-    onIdleError: (err) => log.warn({ err: err.message }, 'idle database connection lost; it will be replaced'),
+    onConnectionLost: (err) => log.warn({ err: err.message }, 'database connection lost; it will be replaced'),
   });
   const metrics = new Metrics();
   const writer = new BatchWriter(database.commitDb, {
