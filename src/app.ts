@@ -68,7 +68,7 @@ export async function startOpenCpo(config: Config, log: Logger = createLogger(co
       metrics.batchRows.observe(rows);
       metrics.rowsWritten.inc(rows);
     },
-    onError: (err) => log.error({ err }, 'group commit failed; the messages it carried were not acknowledged'),
+    onError: (err) => log.error({ err }, 'group commit failed; what could not be written was not acknowledged'),
   });
   const events = new EventBus((err, event) => log.error({ err, event: event.type }, 'event listener failed'));
   const stations = new StationsService(
