@@ -58,7 +58,7 @@ export async function startOpenCpo(config: Config, log: Logger = createLogger(co
   const database = await openDatabase({
     url: config.databaseUrl,
     dataDir: config.dataDir,
-    onConnectionLost: (err) => log.warn({ err: err.message }, 'database connection lost; it will be replaced'),
+    onConnectionLost: (err) => log.warn({ err: err.message }, 'database connection lost'),
   });
   const metrics = new Metrics();
   const writer = new BatchWriter(database.commitDb, {

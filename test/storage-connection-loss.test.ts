@@ -1,14 +1,17 @@
 // A PostgreSQL connection killed under load (a failover, a restart, a connection killer) must be survived:
 // `opencpo serve` runs in a process of its own while 30 chargers send a burst, an admin connection terminates
 // one of its connections that is busy with a statement (or all of them at once, as a restart does), and the
-// server goes on serving; every message it acknowledged, before or after, is stored.
+// server goes on serving; every message it acknowledged, before or after, is stored. And PGlite's thread,
+// should it die, is told of.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { ADMIN_URL, freshPostgresDatabase } from './support/backends.ts';
 import { exited, freePort, startServe } from './support/serve-process.ts';
 import { openRaw, type RawCharger } from './support/raw-charger.ts';
+import type { Worker } from 'node:worker_threads';
 import { openDatabase } from '../src/storage/database.ts';
+import { PGliteThread } from '../src/storage/pglite-thread.ts';
 
 const CHARGERS = 30;
 
@@ -157,4 +160,23 @@ describe('a PostgreSQL connection terminated under load', () => {
         await stored.close();
       }
     });
+});
+
+describe("the embedded database's thread", () => {
+  it('tells when it dies, and fails every statement after, but not when it is closed', async () => {
+    const lost: Error[] = [];
+    const thread = await PGliteThread.start('memory', (err) => lost.push(err));
+    assert.deepEqual((await thread.query('SELECT 1 AS one')).rows, [{ one: 1 }]);
+    // What an out-of-memory kill or a crash of the thread looks like from here.
+    await (thread as unknown as { worker: Worker }).worker.terminate();
+    await until('the loss to be told', () => lost.length > 0);
+    assert.equal(lost.length, 1);
+    assert.match(lost[0]!.message, /the database thread exited/);
+    await assert.rejects(thread.query('SELECT 1'), /the database thread exited/);
+    await thread.close();
+
+    const closed = await PGliteThread.start('memory', (err) => lost.push(err));
+    await closed.close();
+    assert.equal(lost.length, 1, 'a thread closed on purpose is not lost');
+  });
 });

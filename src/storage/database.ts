@@ -23,8 +23,9 @@ export interface DatabaseOptions {
   /** Connections kept for background derivations only (PostgreSQL), besides the pool. */
   backgroundConnections?: number;
   /**
-   * Told when a PostgreSQL connection is lost (a restart, a failover, a terminated backend), idle or in use.
-   * Its statement in flight fails to its caller; the pool opens a new connection for the next one.
+   * Told when a PostgreSQL connection is lost (a restart, a failover, a terminated backend), idle or in use:
+   * its statement in flight fails to its caller, and the pool opens a new connection for the next one. Told
+   * too if PGlite's thread dies (see PGliteThread.start).
    */
   onConnectionLost?: (err: Error) => void;
 }
@@ -92,7 +93,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<OpenDataba
   } else {
     const dir = options.dataDir ?? './data';
     // PGlite runs on a thread of its own; the dialect needs only its query() and close().
-    const thread = await PGliteThread.start(dir);
+    const thread = await PGliteThread.start(dir, options.onConnectionLost);
     describe = dir === 'memory' ? 'pglite (memory)' : `pglite ${dir}`;
     db = new Kysely<Database>({ dialect: new PGliteDialect(thread as unknown as PGlite) });
     kind = 'pglite';
