@@ -46,6 +46,15 @@ function breakable(db: Kysely<Database>) {
 for (const backend of BACKENDS) {
   describe(`group commit faults on ${backend}`, () => {
     let database: OpenDatabase;
+    /** The stations whose status rows are stored, of those whose ids start with `prefix`. */
+    const storedStations = async (prefix: string) => {
+      const rows = await database.db
+        .selectFrom('connector_status')
+        .select('station_id')
+        .where('station_id', 'like', `${prefix}%`)
+        .execute();
+      return rows.map((r) => r.station_id).sort();
+    };
     before(async () => {
       database = await openTestDatabase(backend);
     });
@@ -69,13 +78,8 @@ for (const backend of BACKENDS) {
         [7, 13],
         'only the two writes whose rows cannot be stored are refused',
       );
-      const stored = await database.db
-        .selectFrom('connector_status')
-        .select('station_id')
-        .where('station_id', 'like', 'ISO-%')
-        .execute();
       assert.deepEqual(
-        stored.map((r) => r.station_id).sort(),
+        await storedStations('ISO-'),
         Array.from({ length: 20 }, (_, i) => `ISO-${i}`)
           .filter((_, i) => i !== 7 && i !== 13)
           .sort(),
@@ -155,15 +159,7 @@ for (const backend of BACKENDS) {
       const second = writer.write({ connector_status: [statusRow('AGAIN-2')] });
       await writer.flush();
       await second;
-      const stored = await database.db
-        .selectFrom('connector_status')
-        .select('station_id')
-        .where('station_id', 'like', 'AGAIN-%')
-        .execute();
-      assert.deepEqual(
-        stored.map((r) => r.station_id),
-        ['AGAIN-2'],
-      );
+      assert.deepEqual(await storedStations('AGAIN-'), ['AGAIN-2']);
       await writer.close();
     });
   });

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { BACKENDS, freshPostgresDatabase } from './support/backends.ts';
+import { BACKENDS, persistentStorage } from './support/backends.ts';
 import { exited, freePort, startServe } from './support/serve-process.ts';
 import { openRaw } from './support/raw-charger.ts';
 import { openDatabase } from '../src/storage/database.ts';
@@ -54,17 +54,7 @@ for (const backend of BACKENDS) {
     after(async () => {
       for (const c of cleanups.reverse()) await c();
     });
-    /** Storage that outlives the server: a PGlite data directory, or a fresh PostgreSQL database. */
-    const persistentStorage = async (): Promise<{ data?: string; databaseUrl?: string }> => {
-      if (backend === 'pglite') {
-        const dir = mkdtempSync(join(tmpdir(), 'opencpo-shutdown-'));
-        cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-        return { data: dir };
-      }
-      const fresh = await freshPostgresDatabase();
-      cleanups.push(fresh.drop);
-      return { databaseUrl: fresh.url };
-    };
+    const persistent = () => persistentStorage(backend, cleanups);
     const storedOutages = async (storage: { data?: string; databaseUrl?: string }, stationId: string) => {
       const database = await openDatabase({ url: storage.databaseUrl, dataDir: storage.data });
       try {
@@ -79,7 +69,7 @@ for (const backend of BACKENDS) {
     };
 
     it('a graceful stop stores the outage of a fault reported a moment before', async () => {
-      const storage = await persistentStorage();
+      const storage = await persistent();
       const config = { ...loadConfig({ port: 0, host: '127.0.0.1', ...storage }, {}), acceptUnknownStations: true };
       const app: OpenCpo = await withLongLiveDelay(() => startOpenCpo({ ...config, pingIntervalS: 0 }, silentLogger));
       const at = new Date();
@@ -95,7 +85,7 @@ for (const backend of BACKENDS) {
     });
 
     it('`opencpo report nevi` after a crash derives the outage the server had not, and reports it', async () => {
-      const storage = await persistentStorage();
+      const storage = await persistent();
       const port = await freePort();
       const server = await withLongLiveDelay(() => startServe(port, storage));
       cleanups.push(() => {
