@@ -1,6 +1,7 @@
 // The composition root: opens storage, builds the domain services, and serves OCPP, the API, /health and
 // /metrics on one port. `opencpo serve` and the tests start OpenCPO through here.
 import Fastify, { type FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
 import type { Config } from './config/config.ts';
 import { systemClock, type Clock } from './time/clock.ts';
 import { openDatabase, type OpenDatabase } from './storage/database.ts';
@@ -11,6 +12,7 @@ import { CommandService } from './stations/commands.ts';
 import { OcppServer } from './ocpp/server.ts';
 import { Metrics } from './observability/metrics.ts';
 import { createLogger, type Logger } from './observability/log.ts';
+import { Health } from './observability/health.ts';
 // Operator REST API (issue 3).
 import { apiOptionsFromEnv, registerApi } from './api/index.ts';
 import { AccessService } from './access/service.ts';
@@ -67,7 +69,7 @@ export async function startOpenCpo(
   const database = await openDatabase({
     url: config.databaseUrl,
     dataDir: config.dataDir,
-    onIdleError: (err) => log.warn({ err: err.message }, 'idle database connection lost; it will be replaced'),
+    onConnectionLost: (err) => log.warn({ err: err.message }, 'database connection lost'),
   });
   const metrics = new Metrics();
   const writer = new BatchWriter(database.commitDb, {
@@ -79,7 +81,7 @@ export async function startOpenCpo(
       metrics.batchRows.observe(rows);
       metrics.rowsWritten.inc(rows);
     },
-    onError: (err) => log.error({ err }, 'group commit failed; the messages it carried were not acknowledged'),
+    onError: (err) => log.error({ err }, 'group commit failed; what could not be written was not acknowledged'),
   });
   const events = new EventBus((err, event) => log.error({ err, event: event.type }, 'event listener failed'));
   const stations = new StationsService(
@@ -104,7 +106,18 @@ export async function startOpenCpo(
   commands.useTransport(ocpp);
 
   const http = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
-  http.get('/health', async () => ({ status: 'ok', database: database.kind, connectedStations: ocpp.connectedCount }));
+  // 503 when the database does not answer (the group commit's connections: what every charger's message needs).
+  const health = new Health({ database: () => sql`SELECT 1`.execute(database.commitDb) });
+  http.get('/health', async (_req, reply) => {
+    const { ok, checks } = await health.report();
+    reply.code(ok ? 200 : 503);
+    return {
+      status: ok ? 'ok' : 'unavailable',
+      database: database.kind,
+      connectedStations: ocpp.connectedCount,
+      checks,
+    };
+  });
   http.get('/metrics', async (_req, reply) => {
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();

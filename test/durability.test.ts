@@ -3,10 +3,7 @@
 // and on PostgreSQL.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { BACKENDS, freshPostgresDatabase } from './support/backends.ts';
+import { BACKENDS, persistentStorage } from './support/backends.ts';
 import { exited, freePort, startServe } from './support/serve-process.ts';
 import { openRaw, type RawCharger } from './support/raw-charger.ts';
 import { openDatabase } from '../src/storage/database.ts';
@@ -20,20 +17,10 @@ for (const backend of BACKENDS) {
     after(async () => {
       for (const c of cleanups.reverse()) await c();
     });
-    /** Storage that outlives the server: a PGlite data directory, or a fresh PostgreSQL database; removed after. */
-    const persistentStorage = async (): Promise<{ data?: string; databaseUrl?: string }> => {
-      if (backend === 'pglite') {
-        const dir = mkdtempSync(join(tmpdir(), 'opencpo-durability-'));
-        cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-        return { data: dir };
-      }
-      const fresh = await freshPostgresDatabase();
-      cleanups.push(fresh.drop);
-      return { databaseUrl: fresh.url };
-    };
+    const persistent = () => persistentStorage(backend, cleanups);
 
     it('loses no acknowledged meter value', async () => {
-      const storage = await persistentStorage();
+      const storage = await persistent();
       const port = await freePort();
       let server = await startServe(port, storage);
       cleanups.push(() => {
@@ -91,7 +78,7 @@ for (const backend of BACKENDS) {
     });
 
     it('records every connected charger as disconnected when the server shuts down gracefully', async () => {
-      const storage = await persistentStorage();
+      const storage = await persistent();
       const config: Config = {
         ...loadConfig({ port: 0, host: '127.0.0.1', ...storage }, {}),
         acceptUnknownStations: true,

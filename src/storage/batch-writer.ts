@@ -4,6 +4,8 @@
 // table's multi-row insert is a data-modifying CTE of a single `WITH ... SELECT 1`, which PostgreSQL runs
 // atomically without BEGIN/COMMIT round trips (each of which also waits its turn in a busy event loop).
 // A charger's message is answered only after the promise resolves, so nothing acknowledged is lost.
+// A flush that fails because of a row (a value the column refuses, a broken constraint) is retried in halves,
+// down to each caller's rows alone, so that only the caller whose rows cannot be stored is refused.
 import { sql, type Compilable, type Kysely, type RawBuilder } from 'kysely';
 import type { Database } from './schema.ts';
 
@@ -33,9 +35,18 @@ interface Stream {
   keyed: Map<string, Record<string, unknown>>;
 }
 
+type Rows = Partial<Record<TableName, Record<string, unknown>[]>>;
+
 interface Waiter {
+  /** What this caller asked to write: kept (not copied) for the rare retry of a failed flush without the others. */
+  parts: Rows;
   resolve: () => void;
   reject: (err: Error) => void;
+}
+
+interface Batch {
+  stream: Stream;
+  rows: Record<string, unknown>[];
 }
 
 export interface BatchWriterOptions {
@@ -87,30 +98,17 @@ export class BatchWriter {
   }
 
   /** Queues rows for several tables at once; resolves when all of them are committed. */
-  write(parts: Partial<Record<TableName, Record<string, unknown>[]>>): Promise<void> {
+  write(parts: Rows): Promise<void> {
     if (this.closed) return Promise.reject(new Error('batch writer is closed'));
     for (const [table, rows] of Object.entries(parts) as [TableName, Record<string, unknown>[]][]) {
       const stream = this.byTable.get(table);
       if (!stream) throw new Error(`batch writer has no stream for ${table}`);
-      for (const row of rows) this.addRow(stream, row);
+      for (const row of rows) this.pendingRows += addRow(stream, row);
     }
     return new Promise<void>((resolve, reject) => {
-      this.waiters.push({ resolve, reject });
+      this.waiters.push({ parts, resolve, reject });
       this.schedule();
     });
-  }
-
-  private addRow(stream: Stream, row: Record<string, unknown>): void {
-    const { key, prefer } = stream.spec;
-    if (key) {
-      const k = key(row);
-      const current = stream.keyed.get(k);
-      if (!current) this.pendingRows++;
-      if (!current || !prefer || prefer(current, row)) stream.keyed.set(k, row);
-    } else {
-      stream.rows.push(row);
-      this.pendingRows++;
-    }
   }
 
   private schedule(): void {
@@ -134,29 +132,73 @@ export class BatchWriter {
     const waiters = this.waiters;
     this.waiters = [];
     const batches = this.streams.map((s) => {
-      // Keyed (upserted) rows go in key order, so concurrent flushes lock rows in the same order.
-      const rows = s.spec.key ? [...s.keyed.entries()].sort(byKey).map(([, row]) => row) : s.rows;
+      const batch = { stream: s, rows: rowsOf(s) };
       s.rows = [];
       s.keyed = new Map();
-      return { stream: s, rows };
+      return batch;
     });
     const total = this.pendingRows;
     this.pendingRows = 0;
     const started = performance.now();
     const run = (async () => {
       try {
-        await this.writeParts(this.partsOf(batches, await this.columnTypesOf()));
+        await this.writeBatches(batches);
         this.options.onFlush?.(total, performance.now() - started);
         for (const w of waiters) w.resolve();
       } catch (err) {
         this.options.onError?.(err as Error);
-        for (const w of waiters) w.reject(err as Error);
+        if (waiters.length > 1 && isRowError(err)) await this.isolate(waiters);
+        else for (const w of waiters) w.reject(err as Error);
       }
     })();
     this.running.add(run);
     void run.finally(() => {
       this.running.delete(run);
       this.schedule();
+    });
+  }
+
+  private async writeBatches(batches: Batch[]): Promise<void> {
+    await this.writeParts(this.partsOf(batches, await this.columnTypesOf()));
+  }
+
+  /**
+   * After a flush failed because of some row: its callers' rows again, in two halves (in the order they came,
+   * each half deduplicated by key as a flush is), and a failing half in halves again, down to single callers.
+   * Only a caller whose own rows fail is refused; with one bad caller among n this costs about 2·log2(n)
+   * statements. A failure of another kind (the connection lost) refuses the half as it is: a retry could
+   * write twice what the lost statement may have committed.
+   */
+  private async isolate(waiters: Waiter[]): Promise<void> {
+    const middle = Math.ceil(waiters.length / 2);
+    for (const half of [waiters.slice(0, middle), waiters.slice(middle)]) {
+      try {
+        await this.writeBatches(this.batchesOf(half));
+        for (const w of half) w.resolve();
+      } catch (err) {
+        if (half.length > 1 && isRowError(err)) await this.isolate(half);
+        else for (const w of half) w.reject(err as Error);
+      }
+    }
+  }
+
+  /** The batches the rows of `waiters` alone would make, as if no one else had written. */
+  private batchesOf(waiters: Waiter[]): Batch[] {
+    const streams = new Map<TableName, Stream>();
+    for (const w of waiters) {
+      for (const [table, rows] of Object.entries(w.parts) as [TableName, Record<string, unknown>[]][]) {
+        let stream = streams.get(table);
+        if (!stream) {
+          stream = { ...this.byTable.get(table)!, rows: [], keyed: new Map() };
+          streams.set(table, stream);
+        }
+        for (const row of rows) addRow(stream, row);
+      }
+    }
+    // In the order the streams were defined, as a flush writes them.
+    return this.streams.flatMap((s) => {
+      const stream = streams.get(s.table);
+      return stream ? [{ stream, rows: rowsOf(stream) }] : [];
     });
   }
 
@@ -199,7 +241,11 @@ export class BatchWriter {
   }
 
   private columnTypesOf(): Promise<Map<string, Map<string, string>>> {
-    this.columnTypes ??= this.readColumnTypes();
+    // A read that failed (its connection lost) is not kept: the next flush reads again instead of failing too.
+    this.columnTypes ??= this.readColumnTypes().catch((err: Error) => {
+      this.columnTypes = undefined;
+      throw err;
+    });
     return this.columnTypes;
   }
 
@@ -216,10 +262,7 @@ export class BatchWriter {
     return types;
   }
 
-  private partsOf(
-    batches: { stream: Stream; rows: Record<string, unknown>[] }[],
-    types: Map<string, Map<string, string>>,
-  ): Part[] {
+  private partsOf(batches: Batch[], types: Map<string, Map<string, string>>): Part[] {
     const parts: Part[] = [];
     for (const { stream, rows } of batches) {
       if (rows.length === 0) continue;
@@ -292,6 +335,33 @@ export class BatchWriter {
     await this.flush();
     this.closed = true;
   }
+}
+
+/** Adds a row to a stream; 1 when it is a new row, 0 when it replaced (or lost to) one of the same key. */
+function addRow(stream: Stream, row: Record<string, unknown>): number {
+  const { key, prefer } = stream.spec;
+  if (!key) {
+    stream.rows.push(row);
+    return 1;
+  }
+  const k = key(row);
+  const current = stream.keyed.get(k);
+  if (!current || !prefer || prefer(current, row)) stream.keyed.set(k, row);
+  return current ? 0 : 1;
+}
+
+/** A stream's queued rows; keyed (upserted) ones in key order, so concurrent flushes lock rows in the same order. */
+function rowsOf(stream: Stream): Record<string, unknown>[] {
+  return stream.spec.key ? [...stream.keyed.entries()].sort(byKey).map(([, row]) => row) : stream.rows;
+}
+
+/**
+ * Whether a statement failed because of the values it carried (SQLSTATE class 22, data exception: a NUL, an
+ * integer out of range; class 23, a broken constraint), rather than the connection or the server.
+ */
+function isRowError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
 }
 
 /**

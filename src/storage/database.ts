@@ -22,8 +22,12 @@ export interface DatabaseOptions {
   commitConnections?: number;
   /** Connections kept for background derivations only (PostgreSQL), besides the pool. */
   backgroundConnections?: number;
-  /** Told when an idle pooled connection fails (it is replaced on next use). */
-  onIdleError?: (err: Error) => void;
+  /**
+   * Told when a PostgreSQL connection is lost (a restart, a failover, a terminated backend), idle or in use:
+   * its statement in flight fails to its caller, and the pool opens a new connection for the next one. Told
+   * too if PGlite's thread dies (see PGliteThread.start).
+   */
+  onConnectionLost?: (err: Error) => void;
 }
 
 export interface OpenDatabase {
@@ -68,9 +72,14 @@ export async function openDatabase(options: DatabaseOptions): Promise<OpenDataba
         // Statements run again and again are prepared once per connection (see statement-cache.ts).
         Client: statementCachingClient(new StatementCache()),
       });
-      // An idle pooled connection the server closes (restart, failover, a dropped database) is an 'error'
-      // event on the pool; unhandled it would crash the process. The pool replaces the connection on next use.
-      pool.on('error', (err) => options.onIdleError?.(err));
+      // A connection the server closes (restart, failover, pg_terminate_backend) is an 'error' event on its
+      // client, and an unheard 'error' event ends the process. The pool listens only while a client is idle,
+      // so every client gets a listener of its own for its whole life, checked out or not: the statement in
+      // flight fails to its caller (nothing it carried is acknowledged), and the pool, seeing the client no
+      // longer queryable when it comes back, drops it and opens a new one for the next statement.
+      pool.on('connect', (client) => client.on('error', (err) => options.onConnectionLost?.(err)));
+      // The pool re-emits an idle client's error after the client's own listener has told it: heard once.
+      pool.on('error', () => undefined);
       return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     };
     db = connect(options.poolSize ?? 10);
@@ -84,7 +93,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<OpenDataba
   } else {
     const dir = options.dataDir ?? './data';
     // PGlite runs on a thread of its own; the dialect needs only its query() and close().
-    const thread = await PGliteThread.start(dir);
+    const thread = await PGliteThread.start(dir, options.onConnectionLost);
     describe = dir === 'memory' ? 'pglite (memory)' : `pglite ${dir}`;
     db = new Kysely<Database>({ dialect: new PGliteDialect(thread as unknown as PGlite) });
     kind = 'pglite';

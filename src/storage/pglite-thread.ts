@@ -43,12 +43,20 @@ export class PGliteThread {
   /** Texts run again and again get a name: the thread then parses and plans them once (as on PostgreSQL). */
   private readonly statements = new StatementCache();
 
-  private constructor(private readonly worker: Worker) {}
+  private constructor(
+    private readonly worker: Worker,
+    private readonly onLost?: (err: Error) => void,
+  ) {}
 
-  /** Starts PGlite on its thread in `dataDir` ('memory' for a throw-away database); resolves when it is ready. */
-  static async start(dataDir: string): Promise<PGliteThread> {
+  /**
+   * Starts PGlite on its thread in `dataDir` ('memory' for a throw-away database); resolves when it is ready.
+   * `onLost`: told once if the thread dies (not when it is closed). Every statement then fails, and /health
+   * says so: the thread is not started again, since a memory database would come back empty and a directory's
+   * is as safely recovered by starting the process again.
+   */
+  static async start(dataDir: string, onLost?: (err: Error) => void): Promise<PGliteThread> {
     const worker = new Worker(new URL('./pglite-thread-worker.mjs', import.meta.url), { workerData: { dataDir } });
-    const thread = new PGliteThread(worker);
+    const thread = new PGliteThread(worker, onLost);
     await new Promise<void>((resolve, reject) => {
       const onFirst = (msg: Reply) => {
         worker.off('error', onError);
@@ -115,6 +123,7 @@ export class PGliteThread {
   }
 
   private fail(err: Error): void {
+    if (!this.failure && !this.closing) this.onLost?.(err);
     this.failure ??= err;
     for (const waiter of this.pending.values()) waiter.reject(err);
     this.pending.clear();

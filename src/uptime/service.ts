@@ -178,14 +178,21 @@ export class UptimeService {
     this.liveTimers.set(stationId, timer);
   }
 
+  /**
+   * Stops following events and waits for the runs under way. Live re-derivations still waiting out their delay
+   * run now, not never: a fault seen in the last seconds before a graceful stop is an outage in the database
+   * (and in the NEVI report) before it closes, not only after some later sweep.
+   */
   async close(): Promise<void> {
-    this.closed = true;
-    for (const timer of this.liveTimers.values()) clearTimeout(timer);
-    this.liveTimers.clear();
     this.unsubscribe?.();
     clearInterval(this.sweepTimer);
+    const due = [...this.liveTimers.keys()];
+    for (const timer of this.liveTimers.values()) clearTimeout(timer);
+    this.liveTimers.clear();
+    const live = due.map((id) => this.enqueue(id, undefined, false).catch((err: Error) => this.options.onError?.(err)));
+    this.closed = true;
     await this.sweeping;
-    await Promise.allSettled([...this.queues.values()]);
+    await Promise.allSettled([...live, ...this.queues.values()]);
   }
 
   /**

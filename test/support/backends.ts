@@ -1,5 +1,8 @@
 // The two storage backends every acceptance test runs on: embedded PGlite (in memory) and a real
 // PostgreSQL server, each test file getting its own fresh PostgreSQL database.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { loadConfig, type Config } from '../../src/config/config.ts';
 import { startOpenCpo, type Dependencies, type OpenCpo } from '../../src/app.ts';
@@ -29,6 +32,24 @@ export async function freshPostgresDatabase(): Promise<{ url: string; drop: () =
       await c.end();
     },
   };
+}
+
+/**
+ * Storage that outlives a server, to stop or kill it and look (or start again) on the same data: a PGlite data
+ * directory, or a fresh PostgreSQL database. Its removal is pushed onto `cleanups`.
+ */
+export async function persistentStorage(
+  backend: Backend,
+  cleanups: (() => Promise<void> | void)[],
+): Promise<{ data?: string; databaseUrl?: string }> {
+  if (backend === 'pglite') {
+    const dir = mkdtempSync(join(tmpdir(), 'opencpo-data-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    return { data: dir };
+  }
+  const fresh = await freshPostgresDatabase();
+  cleanups.push(fresh.drop);
+  return { databaseUrl: fresh.url };
 }
 
 /** A migrated database of its own on `backend` (PGlite in memory, or a fresh PostgreSQL database dropped on close). */

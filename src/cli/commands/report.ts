@@ -7,20 +7,47 @@ import { Command } from 'commander';
 import { loadConfig } from '../../config/config.ts';
 import { openDatabase } from '../../storage/database.ts';
 import { UptimeService } from '../../uptime/service.ts';
+import { FieldService } from '../../fieldservice/service.ts';
+import { Outbox } from '../../storage/outbox.ts';
+import { uptimeSettingsFromEnv } from '../../uptime/options.ts';
 import { EvChartReports, parseQuarter } from '../../uptime/evchart.ts';
 import { reliabilityReport } from '../../uptime/reliability.ts';
 import { causeChart, uptimeChart } from '../../uptime/charts.ts';
 
 async function withUptime<T>(
-  opts: { data?: string; databaseUrl?: string },
+  opts: { data?: string; databaseUrl?: string; station?: string[] },
   fn: (db: Awaited<ReturnType<typeof openDatabase>>['db'], uptime: UptimeService) => Promise<T>,
 ): Promise<T> {
   const config = loadConfig(opts);
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   try {
-    return await fn(database.db, new UptimeService(database.db));
+    // The server's settings (OPENCPO_OFFLINE_GRACE_S...): what is derived here is what it would derive.
+    const settings = uptimeSettingsFromEnv();
+    const uptime = new UptimeService(database.db, settings.uptime);
+    // Its constructor has field service follow uptime's outage changes, as in the server.
+    new FieldService(database.db, new Outbox(database.db), uptime, { reopenWindowMs: settings.reopenWindowMs });
+    await deriveOwedOutages(uptime, opts.station);
+    return await fn(database.db, uptime);
   } finally {
     await database.close();
+  }
+}
+
+/**
+ * Brings the stored outages up to date with the evidence before reporting: a server that crashed (or one
+ * stopped before its live re-derivations ran) leaves outages only its evidence shows, and this process cannot
+ * know which stations owe one, so each station reported on is re-derived (as the server's sweep would). With
+ * field service listening, an outage found here raises its alerts and webhooks through the outbox, which the
+ * server delivers. A station whose run fails (a server deriving it at the same moment) is reported from what
+ * is stored, with a warning.
+ */
+async function deriveOwedOutages(uptime: UptimeService, stationIds: string[] | undefined): Promise<void> {
+  for (const stationId of stationIds ?? (await uptime.knownStations())) {
+    try {
+      await uptime.syncStation(stationId);
+    } catch (err) {
+      console.warn(`${stationId}: outages not re-derived (${(err as Error).message}); reporting what is stored`);
+    }
   }
 }
 

@@ -1,11 +1,13 @@
 // OCPP-J RPC over one WebSocket, for either side (the CSMS or a simulated charger): framing of CALL,
-// CALLRESULT and CALLERROR; validation of every payload in and out against the official schemas; the
+// CALLRESULT and CALLERROR; validation of every payload in and out against the official schemas (and of
+// what the peer sends, against what the database can store: storable.ts); the
 // CALLERROR each version prescribes for malformed input (the socket stays open); and at most one
 // outstanding outbound CALL, with a queue and a timeout.
 import { randomBytes } from 'node:crypto';
 import type { WebSocket, RawData } from 'ws';
 import { errorCodeFor, RpcError, type OcppProtocol } from './protocols.ts';
 import { isKnownAction, validatePayload } from './schemas.ts';
+import { assertStorable } from './storable.ts';
 
 const CALL = 2;
 const CALLRESULT = 3;
@@ -203,12 +205,14 @@ export class RpcConnection {
       this.sendError('-1', new RpcError('RpcFrameworkError', 'Message id must be a string of 1 to 36 characters'));
       return;
     }
+    // JSON must escape U+0000, and a lone surrogate cannot be UTF-8: without a \u escape the frame holds neither.
+    const escaped = text.includes('\\u');
     switch (type) {
       case CALL:
-        void this.onCall(id, frame);
+        void this.onCall(id, frame, escaped);
         return;
       case CALLRESULT:
-        this.onResult(id, frame);
+        this.onResult(id, frame, escaped);
         return;
       case CALLERROR:
         this.settle(id, (call) =>
@@ -221,11 +225,12 @@ export class RpcConnection {
     }
   }
 
-  private onResult(id: string, frame: unknown[]): void {
+  private onResult(id: string, frame: unknown[], escaped: boolean): void {
     this.settle(id, (call) => {
       const payload = frame[2];
       try {
         validatePayload(this.protocol, call.action, 'conf', payload);
+        assertStorable(this.protocol, call.action, 'conf', payload, escaped);
         call.resolve(payload);
       } catch (err) {
         // The answer breaks its schema: the caller learns so instead of getting bad data.
@@ -235,7 +240,7 @@ export class RpcConnection {
     });
   }
 
-  private async onCall(id: string, frame: unknown[]): Promise<void> {
+  private async onCall(id: string, frame: unknown[], escaped: boolean): Promise<void> {
     const [, , action, payload] = frame;
     try {
       if (frame.length !== 4 || typeof action !== 'string') {
@@ -248,6 +253,7 @@ export class RpcConnection {
         throw new RpcError('NotSupported', `${action} is not accepted from this side`);
       }
       validatePayload(this.protocol, action, 'req', payload);
+      assertStorable(this.protocol, action, 'req', payload, escaped);
       const result = await this.options.handleCall(action, payload);
       try {
         validatePayload(this.protocol, action, 'conf', result);

@@ -20,6 +20,11 @@ const require = createRequire(import.meta.url);
 const schemaDir = join(dirname(require.resolve('ocpp-rpc/package.json')), 'lib', 'schemas');
 const FILES: Record<OcppProtocol, string> = { 'ocpp1.6': 'ocpp1_6.json', 'ocpp2.0.1': 'ocpp2_0_1.json' };
 
+/** The OCA schema file of a version: one JSON array of every action's request and response schema. */
+export function schemaFile(protocol: OcppProtocol): string {
+  return join(schemaDir, FILES[protocol]);
+}
+
 // Which schema keyword failing means which RPC error (OCPP-J: type errors, missing fields, bad values).
 const KEYWORD_ERRORS: Record<string, RpcErrorKind> = {
   type: 'TypeConstraintViolation',
@@ -45,7 +50,7 @@ class ProtocolSchemas {
   readonly actions: ReadonlySet<string>;
 
   constructor(readonly protocol: OcppProtocol) {
-    const docs = JSON.parse(readFileSync(join(schemaDir, FILES[protocol]), 'utf8')) as SchemaDoc[];
+    const docs = JSON.parse(readFileSync(schemaFile(protocol), 'utf8')) as SchemaDoc[];
     // strictSchema off: the OCA schemas carry keywords such as javaType that are not JSON Schema.
     // The schemas' ids are bare URNs (urn:BootNotification.req) that Ajv's default URI parser rejects;
     // uri-js, Ajv's former resolver, accepts them.
