@@ -26,8 +26,8 @@ import type { BillingService, CostSoFar } from '../billing/service.ts';
 import { TariffNotFoundError, type TariffRecord } from '../billing/tariff-store.ts';
 import { TariffValidationError, type TariffBody } from '../billing/tariff.ts';
 import { AccountValidationError, type Account } from '../billing/accounts.ts';
-import type { CdrRecord } from '../billing/cdrs.ts';
-import type { InvoiceRecord } from '../billing/invoices.ts';
+import { CdrAlreadyCreditedError, type CdrRecord } from '../billing/cdrs.ts';
+import { InvoicePeriodOpenError, type InvoiceRecord } from '../billing/invoices.ts';
 import { invoicePdf, receiptPdf } from '../billing/pdf.ts';
 import { formatMinor, parseMajor } from '../billing/money.ts';
 
@@ -153,6 +153,7 @@ const AccountSchema = Type.Object({
 const InvoiceSchema = Type.Object({
   id: Type.String(),
   number: Type.String(),
+  supplement: Type.Integer({ description: '0: the month’s invoice; 1, 2, ...: supplementary invoices of that month' }),
   accountId: Type.String(),
   currency: Type.String(),
   periodStart: DateTime,
@@ -212,6 +213,7 @@ const cdrOut = (c: CdrRecord) => ({
 const invoiceOut = (i: InvoiceRecord) => ({
   id: i.id,
   number: i.number,
+  supplement: i.supplement,
   accountId: i.accountId,
   currency: i.currency,
   periodStart: i.periodStart.toISOString(),
@@ -521,9 +523,10 @@ export function registerBillingRoutes(root: FastifyInstance, deps: BillingRoutes
     async (req, reply) => {
       const original = await visibleCdr(req, req.params.cdrId);
       if (original.credit) throw new ApiError(409, 'conflict', 'a credit CDR cannot be credited');
-      const exists = await billing.getCdr(`${original.id.slice(0, 36)}-CR`);
-      if (exists) throw new ApiError(409, 'conflict', `CDR ${original.id} was already credited by ${exists.id}`);
-      const credit = await billing.credit(original.id, req.body.reason);
+      const credit = await billing.credit(original.id, req.body.reason).catch((err: unknown) => {
+        if (err instanceof CdrAlreadyCreditedError) throw new ApiError(409, 'conflict', err.message);
+        throw err;
+      });
       await audit(req, { action: 'cdr.credit', target: original.id, outcome: 'success', details: req.body });
       return reply.code(201).send(cdrOut(credit));
     },
@@ -785,18 +788,29 @@ export function registerBillingRoutes(root: FastifyInstance, deps: BillingRoutes
       preHandler: authorize(...WRITERS),
       schema: {
         tags: ['billing'],
-        summary: 'Issue the monthly invoice(s) of an account: its unbilled CDRs of that month, one per currency',
+        summary:
+          'Issue the monthly invoice(s) of an account: its unbilled CDRs of that month, one per currency. A month is ' +
+          'invoiced once it has ended (422 before); CDRs of an invoiced month heard of later (late sessions, ' +
+          'credits) go on a supplementary invoice of that month.',
         body: obj({
           accountId: Id,
           year: Type.Integer({ minimum: 2000, maximum: 2999 }),
           month: Type.Integer({ minimum: 1, maximum: 12 }),
         }),
-        response: { 201: Type.Array(InvoiceSchema), ...errorResponses(404) },
+        response: { 201: Type.Array(InvoiceSchema), ...errorResponses(404, 422) },
       },
     },
     async (req, reply) => {
       await accountOr404(req.body.accountId);
-      const issued = await billing.invoices.issueMonthly(req.body.accountId, req.body.year, req.body.month);
+      const issued = await billing.invoices
+        .issueMonthly(req.body.accountId, req.body.year, req.body.month)
+        .catch((err: unknown) => {
+          if (err instanceof InvoicePeriodOpenError)
+            throw new ApiError(422, 'period_not_ended', `body.month ${err.message}`, [
+              { field: 'body.month', problem: err.message },
+            ]);
+          throw err;
+        });
       await audit(req, {
         action: 'invoice.issue',
         target: req.body.accountId,
