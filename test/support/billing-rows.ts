@@ -1,7 +1,12 @@
 // Billing rows written straight into the database, for tests about what happens to them afterwards (invoicing,
 // credits, immutability): a CDR as the pricing engine would have stored it, without running a session.
-import type { Kysely } from 'kysely';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { sql, type Kysely } from 'kysely';
 import type { Database } from '../../src/storage/schema.ts';
+import { AccountsService } from '../../src/billing/accounts.ts';
+import { AccessService } from '../../src/access/service.ts';
+import { EXTERNAL, post, walletOf } from '../../src/billing/ledger.ts';
 
 export interface CdrRowInput {
   id: string;
@@ -65,3 +70,52 @@ export function fixedClock(at: string): { now(): number; set(to: string): void }
     },
   };
 }
+
+/** The tables whose rows are evidence: never changed (a CDR's invoice is set once), never removed. */
+export const TABLES = ['cdrs', 'invoices', 'ledger_entries', 'audit_log'] as const;
+export type ProtectedTable = (typeof TABLES)[number];
+export const SYSTEM = { kind: 'system', id: null, name: 'test', role: null, organisationId: null } as const;
+
+/** One row in each protected table (and an invoice a CDR can be billed on). */
+export async function seedProtectedRows(db: Kysely<Database>): Promise<{ accountId: string; invoiceId: string }> {
+  const account = await new AccountsService(db).create({ kind: 'driver', name: 'Evidence', currency: 'EUR' });
+  await insertCdr(db, { id: 'KEEP-1', accountId: account.id, endedAt: '2026-10-10T10:00:00Z', inclVat: 1200 });
+  const invoiceId = randomUUID();
+  await db
+    .insertInto('invoices')
+    .values({
+      id: invoiceId,
+      operator_id: 'test',
+      number: 'TEST-000001',
+      sequence: 1,
+      account_id: account.id,
+      period_start: new Date('2026-10-01T00:00:00Z'),
+      period_end: new Date('2026-11-01T00:00:00Z'),
+      currency: 'EUR',
+      total_excl_vat: 1000,
+      total_vat: 200,
+      total_incl_vat: 1200,
+      body: JSON.stringify({ lines: [] }),
+    })
+    .execute();
+  await post(db, 'EUR', 'top_up', 'cash', [
+    { account: EXTERNAL, amount: -500 },
+    { account: walletOf(account.id), amount: 500 },
+  ]);
+  await new AccessService(db).audit(SYSTEM, { action: 'test.seed', outcome: 'success' }, null);
+  return { accountId: account.id, invoiceId };
+}
+
+/** How many rows each protected table holds. */
+export async function counts(db: Kysely<Database>): Promise<Record<ProtectedTable, number>> {
+  const out = {} as Record<ProtectedTable, number>;
+  for (const table of TABLES) {
+    const row = await sql<{ n: string }>`SELECT count(*) AS n FROM ${sql.table(table)}`.execute(db);
+    out[table] = Number(row.rows[0]!.n);
+  }
+  return out;
+}
+
+/** Asserts the database refuses a statement with an error matching `pattern`. */
+export const refused = (db: Kysely<Database>, statement: ReturnType<typeof sql>, pattern: RegExp) =>
+  assert.rejects(statement.execute(db), pattern, statement.compile(db).sql);
