@@ -24,7 +24,7 @@ import { withinScope } from './common.ts';
 import type { Role } from '../access/tables.ts';
 import type { BillingService, CostSoFar } from '../billing/service.ts';
 import { TariffNotFoundError, type TariffRecord } from '../billing/tariff-store.ts';
-import { TariffValidationError, type TariffBody } from '../billing/tariff.ts';
+import { MAX_PRICE, TariffValidationError, type TariffBody } from '../billing/tariff.ts';
 import { AccountValidationError, type Account } from '../billing/accounts.ts';
 import { CdrAlreadyCreditedError, type CdrRecord } from '../billing/cdrs.ts';
 import { InvoicePeriodOpenError, type InvoiceRecord } from '../billing/invoices.ts';
@@ -38,7 +38,11 @@ const WRITERS: Role[] = ['admin', 'operator'];
 
 const obj = <T extends TProperties>(props: T) => Type.Object(props, { additionalProperties: false });
 const Id = Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$' });
-const Decimal = Type.Union([Type.Number({ minimum: 0 }), Type.String({ pattern: '^\\d{1,12}(\\.\\d{1,6})?$' })]);
+/** A price in major units, up to the tariff maximum (a longer decimal string is refused by the tariff's rules). */
+const Decimal = Type.Union(
+  [Type.Number({ minimum: 0, maximum: MAX_PRICE }), Type.String({ pattern: '^\\d{1,12}(\\.\\d{1,6})?$' })],
+  { description: `0 to ${MAX_PRICE}` },
+);
 const Hhmm = Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' });
 const Day = Type.Union(
   ['MONDAY', 'TUESDAY', 'WEDNESDAY', 'THURSDAY', 'FRIDAY', 'SATURDAY', 'SUNDAY'].map((d) => Type.Literal(d)),
