@@ -381,12 +381,27 @@ export function registerBillingRoutes(root: FastifyInstance, deps: BillingRoutes
       preHandler: authorize(...READERS),
       schema: {
         tags: ['billing'],
-        summary: 'Where a tariff applies',
+        summary: 'Where a tariff applies (a site host: at its own locations and stations, and everywhere)',
         params: obj({ tariffId: Id }),
         response: { 200: Type.Array(AssignmentSchema), ...errorResponses() },
       },
     },
-    async (req) => billing.tariffs.assignments(req.params.tariffId),
+    async (req) => {
+      const assignments = await billing.tariffs.assignments(req.params.tariffId);
+      const principal = principalOf(req);
+      if (principal.role !== 'site_host') return assignments;
+      // Another organisation's station and location ids are not for a site host to learn.
+      const stations = await visibleStations(principal);
+      const locations = await db
+        .selectFrom('locations')
+        .select('id')
+        .where('organisation_id', '=', principal.organisationId ?? '')
+        .execute();
+      const ownLocations = new Set(locations.map((l) => l.id));
+      return assignments.filter((a) =>
+        a.stationId !== null ? canSee(stations, a.stationId) : a.locationId === null || ownLocations.has(a.locationId),
+      );
+    },
   );
 
   app.post(
