@@ -46,6 +46,17 @@ export class DuplicateError extends Error {
   }
 }
 
+/** Input the access rules refuse; `field` names it as the caller sent it (expiresAt). */
+export class AccessValidationError extends Error {
+  constructor(
+    readonly field: string,
+    readonly problem: string,
+  ) {
+    super(`${field} ${problem}`);
+    this.name = 'AccessValidationError';
+  }
+}
+
 /** How long a login session lasts. */
 const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
 const KEY_PREFIX = 'ocpo_';
@@ -183,6 +194,9 @@ export class AccessService {
 
   /** Creates a key; the secret is returned here once and only its digest is kept. */
   async createApiKey(input: ApiKeyInput, secret = newSecret(KEY_PREFIX)): Promise<{ id: string; key: string }> {
+    // A key that is expired already would be refused at its first use: that is a mistake worth saying now.
+    if (input.expiresAt && input.expiresAt.getTime() <= Date.now())
+      throw new AccessValidationError('expiresAt', 'must be in the future');
     const row = await this.db
       .insertInto('api_keys')
       .values({

@@ -8,7 +8,7 @@ import { ALL_ROLES, authorize, bearerOf, principalOf } from './auth.ts';
 import { audit } from './audit.ts';
 import { DateTime, Email, Nullable, Page, PageQuery, Text, Uuid, errorResponses } from './schemas.ts';
 import { countOf, iso } from './common.ts';
-import { DuplicateError } from '../access/service.ts';
+import { AccessValidationError, DuplicateError } from '../access/service.ts';
 import { ROLES } from '../access/tables.ts';
 
 const RoleSchema = Type.Union(ROLES.map((r) => Type.Literal(r)));
@@ -355,13 +355,19 @@ export function registerAccessRoutes(root: FastifyInstance, options: { loginLimi
     async (req, reply) => {
       const b = req.body;
       await checkOrganisation(root, b.role, b.organisationId);
-      const created = await access.createApiKey({
-        name: b.name,
-        role: b.role,
-        organisationId: b.organisationId ?? null,
-        expiresAt: b.expiresAt ? new Date(b.expiresAt) : null,
-        createdBy: principalOf(req).id,
-      });
+      const created = await access
+        .createApiKey({
+          name: b.name,
+          role: b.role,
+          organisationId: b.organisationId ?? null,
+          expiresAt: b.expiresAt ? new Date(b.expiresAt) : null,
+          createdBy: principalOf(req).id,
+        })
+        .catch((err: unknown) => {
+          if (!(err instanceof AccessValidationError)) throw err;
+          const field = `body.${err.field}`;
+          throw new ApiError(400, 'validation_failed', `${field} ${err.problem}`, [{ field, problem: err.problem }]);
+        });
       await audit(req, {
         action: 'api_key.create',
         target: created.id,
