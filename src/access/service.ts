@@ -3,7 +3,7 @@
 // enough to store them safely (nothing to brute-force), and it lets every request find its key by index
 // instead of running scrypt per request. The audit log records every change and remote command.
 import { createHash, randomBytes } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import { hashPassword, verifyPassword } from '../security/passwords.ts';
 import type { Role } from './tables.ts';
@@ -125,16 +125,30 @@ export class AccessService {
     }
   }
 
+  /**
+   * Disables a user: their sessions end, and the API keys they created are revoked, with the keys those keys
+   * created in turn (a key's authority is its creator's: it must not outlive a disabled administrator).
+   */
   async disableUser(userId: string): Promise<boolean> {
     const now = new Date();
-    const r = await this.db
-      .updateTable('users')
-      .set({ disabled_at: now, updated_at: now })
-      .where('id', '=', userId)
-      .where('disabled_at', 'is', null)
-      .executeTakeFirst();
-    await this.db.updateTable('user_sessions').set({ revoked_at: now }).where('user_id', '=', userId).execute();
-    return Number(r.numUpdatedRows) > 0;
+    return this.db.transaction().execute(async (trx) => {
+      const r = await trx
+        .updateTable('users')
+        .set({ disabled_at: now, updated_at: now })
+        .where('id', '=', userId)
+        .where('disabled_at', 'is', null)
+        .executeTakeFirst();
+      await trx.updateTable('user_sessions').set({ revoked_at: now }).where('user_id', '=', userId).execute();
+      await sql`
+        WITH RECURSIVE issued(id) AS (
+          SELECT id FROM api_keys WHERE created_by = ${userId}
+          UNION
+          SELECT k.id FROM api_keys k JOIN issued i ON k.created_by = i.id
+        )
+        UPDATE api_keys SET revoked_at = ${now}
+         WHERE id IN (SELECT id FROM issued) AND revoked_at IS NULL`.execute(trx);
+      return Number(r.numUpdatedRows) > 0;
+    });
   }
 
   async adminExists(): Promise<boolean> {

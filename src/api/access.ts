@@ -272,7 +272,7 @@ export function registerAccessRoutes(root: FastifyInstance, options: { loginLimi
       preHandler: authorize('admin'),
       schema: {
         tags: ['access'],
-        summary: 'Disable a user and end their sessions',
+        summary: 'Disable a user: end their sessions and revoke the API keys they created (and those keys created)',
         params: Type.Object({ userId: Uuid }),
         response: { 204: Type.Null(), ...errorResponses(404) },
       },

@@ -1,7 +1,8 @@
-// Billing integrity.
+// Billing and access integrity.
 // - A month may have supplementary invoices (CDRs and credits heard of after it was invoiced): the
 //   one-invoice-per-month key becomes one per month and supplement number.
 // - A CDR's invoice_id refers to an invoice that exists.
+// - A disabled user's API keys are revoked (disabling now does it; this catches up users disabled before).
 // - Evidence stays as written: CDRs (but for setting their invoice once) and the audit log already refused UPDATE
 //   and DELETE; invoices and ledger entries now do too (nothing in OpenCPO changes them: a payment's state lives
 //   in payments), and all four refuse TRUNCATE. The triggers fire in replica mode too (ENABLE ALWAYS), and, when
@@ -18,6 +19,16 @@ const supplementaryInvoices = [
 
 const invoiceForeignKey = [
   sql`ALTER TABLE cdrs ADD CONSTRAINT cdrs_invoice_id_fkey FOREIGN KEY (invoice_id) REFERENCES invoices(id)`,
+];
+
+// Keys created by users disabled before disabling revoked them (and the keys those keys created) stop now.
+const keysOfDisabledUsers = [
+  sql`WITH RECURSIVE issued(id) AS (
+      SELECT k.id FROM api_keys k JOIN users u ON u.id = k.created_by WHERE u.disabled_at IS NOT NULL
+      UNION
+      SELECT k.id FROM api_keys k JOIN issued i ON k.created_by = i.id
+    )
+    UPDATE api_keys SET revoked_at = now() WHERE id IN (SELECT id FROM issued) AND revoked_at IS NULL`,
 ];
 
 /** Every trigger that keeps a protected table's rows as written, by table. */
@@ -94,6 +105,7 @@ async function isSuperuser(db: Kysely<unknown>): Promise<boolean> {
 }
 
 export async function up(db: Kysely<unknown>): Promise<void> {
-  for (const statement of [...supplementaryInvoices, ...invoiceForeignKey, ...rowGuards]) await statement.execute(db);
+  for (const statement of [...supplementaryInvoices, ...invoiceForeignKey, ...keysOfDisabledUsers, ...rowGuards])
+    await statement.execute(db);
   if (await isSuperuser(db)) for (const statement of ddlGuard) await statement.execute(db);
 }
