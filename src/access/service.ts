@@ -206,8 +206,13 @@ export class AccessService {
 
   // ---- API keys ----------------------------------------------------------------------------------
 
-  /** Creates a key; the secret is returned here once and only its digest is kept. */
-  async createApiKey(input: ApiKeyInput, secret = newSecret(KEY_PREFIX)): Promise<{ id: string; key: string }> {
+  /**
+   * Creates a key; the secret is returned here once and only its digest is kept. A key OpenCPO generates keeps
+   * its first 12 characters in clear to tell keys apart (5 fixed and 7 of 43 random ones); a `chosen` secret
+   * (the bootstrap key, which may be short or guessable) keeps none.
+   */
+  async createApiKey(input: ApiKeyInput, chosen?: string): Promise<{ id: string; key: string }> {
+    const secret = chosen ?? newSecret(KEY_PREFIX);
     // A key that is expired already would be refused at its first use: that is a mistake worth saying now.
     if (input.expiresAt && input.expiresAt.getTime() <= Date.now())
       throw new AccessValidationError('expiresAt', 'must be in the future');
@@ -215,7 +220,7 @@ export class AccessService {
       .insertInto('api_keys')
       .values({
         name: input.name,
-        prefix: secret.slice(0, 12),
+        prefix: chosen === undefined ? secret.slice(0, 12) : '',
         key_hash: digest(secret),
         role: input.role,
         organisation_id: input.organisationId ?? null,

@@ -28,7 +28,7 @@ const UserSchema = Type.Object({
 const KeySchema = Type.Object({
   id: Type.String(),
   name: Type.String(),
-  prefix: Type.String(),
+  prefix: Type.String({ description: 'first 12 characters of a generated key; empty for the bootstrap key' }),
   role: Type.String(),
   organisationId: Nullable(Type.String()),
   createdBy: Nullable(Type.String()),

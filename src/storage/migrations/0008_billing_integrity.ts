@@ -3,6 +3,7 @@
 //   one-invoice-per-month key becomes one per month and supplement number.
 // - A CDR's invoice_id refers to an invoice that exists.
 // - A disabled user's API keys are revoked (disabling now does it; this catches up users disabled before).
+// - No part of the bootstrap API key is kept in clear.
 // - Evidence stays as written: CDRs (but for setting their invoice once) and the audit log already refused UPDATE
 //   and DELETE; invoices and ledger entries now do too (nothing in OpenCPO changes them: a payment's state lives
 //   in payments), and all four refuse TRUNCATE. The triggers fire in replica mode too (ENABLE ALWAYS), and, when
@@ -30,6 +31,9 @@ const keysOfDisabledUsers = [
     )
     UPDATE api_keys SET revoked_at = now() WHERE id IN (SELECT id FROM issued) AND revoked_at IS NULL`,
 ];
+
+// The bootstrap key was chosen by the operator (24 characters at least): its first 12 were kept in clear.
+const bootstrapKeyPrefix = [sql`UPDATE api_keys SET prefix = '' WHERE created_by = 'OPENCPO_BOOTSTRAP_API_KEY'`];
 
 /** Every trigger that keeps a protected table's rows as written, by table. */
 const GUARDS: [table: string, trigger: string][] = [
@@ -105,7 +109,13 @@ async function isSuperuser(db: Kysely<unknown>): Promise<boolean> {
 }
 
 export async function up(db: Kysely<unknown>): Promise<void> {
-  for (const statement of [...supplementaryInvoices, ...invoiceForeignKey, ...keysOfDisabledUsers, ...rowGuards])
+  for (const statement of [
+    ...supplementaryInvoices,
+    ...invoiceForeignKey,
+    ...keysOfDisabledUsers,
+    ...bootstrapKeyPrefix,
+    ...rowGuards,
+  ])
     await statement.execute(db);
   if (await isSuperuser(db)) for (const statement of ddlGuard) await statement.execute(db);
 }
