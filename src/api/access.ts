@@ -10,6 +10,7 @@ import { DateTime, Email, Nullable, Page, PageQuery, Text, Uuid, errorResponses 
 import { countOf, iso } from './common.ts';
 import { AccessValidationError, DuplicateError } from '../access/service.ts';
 import { ROLES } from '../access/tables.ts';
+import { FailedLogins } from '../access/failed-logins.ts';
 
 const RoleSchema = Type.Union(ROLES.map((r) => Type.Literal(r)));
 const Password = Type.String({ minLength: 12, maxLength: 200, description: 'at least 12 characters' });
@@ -69,6 +70,8 @@ async function checkOrganisation(app: FastifyInstance, role: string, organisatio
 export function registerAccessRoutes(root: FastifyInstance, options: { loginLimitPerMinute: number }): void {
   const app = root.withTypeProvider<TypeBoxTypeProvider>();
   const { db, access } = root.api;
+  // Per address (the rate limit below) and per account (guesses spread over many addresses), the same number.
+  const failedLogins = new FailedLogins({ limit: options.loginLimitPerMinute });
 
   app.post(
     '/api/v1/auth/login',
@@ -95,7 +98,21 @@ export function registerAccessRoutes(root: FastifyInstance, options: { loginLimi
       },
     },
     async (req) => {
+      const lockedMs = failedLogins.attempt(req.body.email);
+      if (lockedMs > 0) {
+        await access.audit(
+          { kind: 'anonymous', id: null, name: req.body.email, role: null, organisationId: null },
+          { action: 'auth.login', target: req.body.email, outcome: 'locked' },
+          req.ip,
+        );
+        throw new ApiError(
+          429,
+          'rate_limited',
+          `too many failed logins for this account; retry in ${Math.ceil(lockedMs / 1000)} s`,
+        );
+      }
       const session = await access.login(req.body.email, req.body.password, req.ip);
+      if (session) failedLogins.succeeded(req.body.email);
       await access.audit(
         session
           ? {
