@@ -16,10 +16,34 @@ export interface Actor {
   organisationId: string | null;
 }
 
+/**
+ * How an audited action ended, one word per meaning, so that filtering the log by outcome finds every entry:
+ * a change that was made is `success` on every route.
+ */
+export const AUDIT_OUTCOMES = [
+  'success',
+  'denied', // wrong credentials
+  'locked', // too many failed logins for the account
+  'forbidden', // the role may not
+  'not_found',
+  'refused_out_of_scope', // a station outside a site host's scope
+  'invalid', // refused input
+  'offline', // a command for a charger that is not connected
+  'timeout', // the charger did not answer
+  'callerror', // the charger answered with a CALLERROR
+  'error', // anything else that went wrong
+] as const;
+
+/** A command's outcome is the charger's own answer (accepted, rejected, ...), as the command log has it. */
+export type ChargerAnswer = string & { readonly chargerAnswer: true };
+export const chargerAnswer = (status: string): ChargerAnswer => status as ChargerAnswer;
+
+export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number] | ChargerAnswer;
+
 export interface AuditEntry {
   action: string;
   target?: string | null;
-  outcome: string;
+  outcome: AuditOutcome;
   details?: Record<string, unknown>;
 }
 

@@ -4,6 +4,7 @@
 // - A CDR's invoice_id refers to an invoice that exists.
 // - A disabled user's API keys are revoked (disabling now does it; this catches up users disabled before).
 // - No part of the bootstrap API key is kept in clear.
+// - Audit outcomes have one spelling per meaning ('success', not 'ok').
 // - Evidence stays as written: CDRs (but for setting their invoice once) and the audit log already refused UPDATE
 //   and DELETE; invoices and ledger entries now do too (nothing in OpenCPO changes them: a payment's state lives
 //   in payments), and all four refuse TRUNCATE. The triggers fire in replica mode too (ENABLE ALWAYS), and, when
@@ -34,6 +35,16 @@ const keysOfDisabledUsers = [
 
 // The bootstrap key was chosen by the operator (24 characters at least): its first 12 were kept in clear.
 const bootstrapKeyPrefix = [sql`UPDATE api_keys SET prefix = '' WHERE created_by = 'OPENCPO_BOOTSTRAP_API_KEY'`];
+
+// Outcomes spelled one way: field service and uptime wrote 'ok' where every other route writes 'success', and
+// field service's commands 'failed' where the command routes write 'error' (the message is in the details). The
+// one rewrite the audit log ever gets, before its guards are enabled always.
+const auditOutcomeSpelling = [
+  sql`ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only`,
+  sql`UPDATE audit_log SET outcome = CASE outcome WHEN 'ok' THEN 'success' ELSE 'error' END
+       WHERE outcome IN ('ok', 'failed')`,
+  sql`ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only`,
+];
 
 /** Every trigger that keeps a protected table's rows as written, by table. */
 const GUARDS: [table: string, trigger: string][] = [
@@ -114,6 +125,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     ...invoiceForeignKey,
     ...keysOfDisabledUsers,
     ...bootstrapKeyPrefix,
+    ...auditOutcomeSpelling,
     ...rowGuards,
   ])
     await statement.execute(db);
