@@ -5,7 +5,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { BACKENDS, startTestServer, type TestServer } from './support/backends.ts';
+import { BACKENDS, type TestServer } from './support/backends.ts';
+import { startWithAdminKey } from './support/admin-server.ts';
 import { apiClient } from './support/api-client.ts';
 import { FailedLogins } from '../src/access/failed-logins.ts';
 
@@ -35,15 +36,9 @@ for (const backend of BACKENDS) {
     let admin: ReturnType<typeof apiClient>;
 
     before(async () => {
-      process.env.OPENCPO_BOOTSTRAP_API_KEY = BOOTSTRAP;
-      process.env.OPENCPO_LOGIN_RATE_LIMIT = String(LOGIN_LIMIT);
-      try {
-        server = await startTestServer(backend);
-      } finally {
-        delete process.env.OPENCPO_BOOTSTRAP_API_KEY;
-        delete process.env.OPENCPO_LOGIN_RATE_LIMIT;
-      }
-      admin = apiClient(server.url, BOOTSTRAP);
+      ({ server, admin } = await startWithAdminKey(backend, BOOTSTRAP, {
+        OPENCPO_LOGIN_RATE_LIMIT: String(LOGIN_LIMIT),
+      }));
     });
     after(async () => server.stop());
 

@@ -3,7 +3,8 @@
 // prices past the tariff maximum. And a browser page of an allowed origin may send every method the API has.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { BACKENDS, startTestServer, type TestServer } from './support/backends.ts';
+import { BACKENDS, type TestServer } from './support/backends.ts';
+import { startWithAdminKey } from './support/admin-server.ts';
 import { apiClient } from './support/api-client.ts';
 
 const BOOTSTRAP = 'bounds-bootstrap-key-0123456789abcdef';
@@ -24,15 +25,7 @@ for (const backend of BACKENDS) {
     let tariffId: string;
 
     before(async () => {
-      process.env.OPENCPO_BOOTSTRAP_API_KEY = BOOTSTRAP;
-      process.env.OPENCPO_CORS_ORIGINS = ORIGIN;
-      try {
-        server = await startTestServer(backend);
-      } finally {
-        delete process.env.OPENCPO_BOOTSTRAP_API_KEY;
-        delete process.env.OPENCPO_CORS_ORIGINS;
-      }
-      admin = apiClient(server.url, BOOTSTRAP);
+      ({ server, admin } = await startWithAdminKey(backend, BOOTSTRAP, { OPENCPO_CORS_ORIGINS: ORIGIN }));
       await server.app.stations.register({ id: 'BOUNDS-1' });
       tariffId = (await admin.post('/api/v1/tariffs', { name: 'Bounds', tariff: TARIFF })).body.id;
     });

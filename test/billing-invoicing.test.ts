@@ -4,7 +4,8 @@
 // credits of one CDR give one credit CDR and refuse the rest.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { BACKENDS, openTestDatabase, startTestServer, type TestServer } from './support/backends.ts';
+import { BACKENDS, openTestDatabase, type TestServer } from './support/backends.ts';
+import { startWithAdminKey } from './support/admin-server.ts';
 import { apiClient } from './support/api-client.ts';
 import { fixedClock, insertCdr } from './support/billing-rows.ts';
 import type { OpenDatabase } from '../src/storage/database.ts';
@@ -106,13 +107,7 @@ for (const backend of BACKENDS) {
     const db = () => server.app.database.db;
 
     before(async () => {
-      process.env.OPENCPO_BOOTSTRAP_API_KEY = BOOTSTRAP;
-      try {
-        server = await startTestServer(backend);
-      } finally {
-        delete process.env.OPENCPO_BOOTSTRAP_API_KEY;
-      }
-      admin = apiClient(server.url, BOOTSTRAP);
+      ({ server, admin } = await startWithAdminKey(backend, BOOTSTRAP));
       const account = await admin.post('/api/v1/accounts', { kind: 'driver', name: 'Api Late', currency: 'EUR' });
       accountId = account.body.id;
     });

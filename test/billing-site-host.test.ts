@@ -3,7 +3,8 @@
 // location ids.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { BACKENDS, startTestServer, type TestServer } from './support/backends.ts';
+import { BACKENDS, type TestServer } from './support/backends.ts';
+import { startWithAdminKey } from './support/admin-server.ts';
 import { apiClient } from './support/api-client.ts';
 
 const BOOTSTRAP = 'site-host-bootstrap-key-0123456789abcdef';
@@ -20,13 +21,7 @@ for (const backend of BACKENDS) {
     const places: Record<string, { organisationId: string; locationId: string }> = {};
 
     before(async () => {
-      process.env.OPENCPO_BOOTSTRAP_API_KEY = BOOTSTRAP;
-      try {
-        server = await startTestServer(backend);
-      } finally {
-        delete process.env.OPENCPO_BOOTSTRAP_API_KEY;
-      }
-      admin = apiClient(server.url, BOOTSTRAP);
+      ({ server, admin } = await startWithAdminKey(backend, BOOTSTRAP));
       for (const name of ['Own', 'Other']) {
         const org = await admin.post('/api/v1/organisations', { name, kind: 'site_host' });
         assert.equal(org.status, 201, JSON.stringify(org.body));
