@@ -200,6 +200,7 @@ for (const backend of BACKENDS) {
       const account = await admin.get(`/api/v1/accounts/${accountId}`);
       assert.equal(account.body.walletBalance, '20.92');
 
+      server.app.billing.useClock({ now: () => Date.parse('2026-12-01T00:00:00Z') }); // November has ended
       const invoices = await admin.post('/api/v1/invoices', { accountId, year: 2026, month: 11 });
       assert.equal(invoices.status, 201);
       assert.equal(invoices.body.length, 1);

@@ -20,6 +20,9 @@ async function pdfText(buffer: Buffer): Promise<string> {
   }
 }
 
+/** A clock standing at the first instant of the month after `at` (UTC), when that month may be invoiced. */
+const startOfNextMonth = (at: Date) => ({ now: () => Date.UTC(at.getUTCFullYear(), at.getUTCMonth() + 1, 1) });
+
 // The simulator runs its meter a thousand times faster than the clock, but stamps messages with real time: a
 // session of ~0.4 s carries ~0.4 kWh. The minimum duration for billing is configurable; here it is off.
 process.env.OPENCPO_BILLING_MIN_DURATION_S = '0';
@@ -158,8 +161,10 @@ for (const backend of BACKENDS) {
       assert.equal(await billing().wallet.balance(account), 5000 - cdr.totalInclVat + 10);
       assert.deepEqual((await trialBalance(db())).totals, { EUR: 0 });
 
-      // Monthly invoice: sequential number, the CDR on it, and a PDF that shows it.
+      // Monthly invoice: sequential number, the CDR on it, and a PDF that shows it. A month is invoiced once it
+      // has ended: billing's clock is set to the first instant of the next month.
       const end = cdr.endDateTime;
+      billing().useClock(startOfNextMonth(end));
       const [invoice, ...more] = await billing().invoices.issueMonthly(
         accountId,
         end.getUTCFullYear(),
@@ -236,6 +241,7 @@ for (const backend of BACKENDS) {
         .where('account_id', '=', other.id)
         .executeTakeFirstOrThrow();
       const end = cdr.end_date_time;
+      billing().useClock(startOfNextMonth(end));
       const [invoice] = await billing().invoices.issueMonthly(other.id, end.getUTCFullYear(), end.getUTCMonth() + 1);
       assert.equal(invoice?.number, 'DEFAULT-000002');
       const counters = await db().selectFrom('invoice_counters').selectAll().execute();

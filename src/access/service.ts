@@ -3,7 +3,7 @@
 // enough to store them safely (nothing to brute-force), and it lets every request find its key by index
 // instead of running scrypt per request. The audit log records every change and remote command.
 import { createHash, randomBytes } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import { hashPassword, verifyPassword } from '../security/passwords.ts';
 import type { Role } from './tables.ts';
@@ -16,10 +16,34 @@ export interface Actor {
   organisationId: string | null;
 }
 
+/**
+ * How an audited action ended, one word per meaning, so that filtering the log by outcome finds every entry:
+ * a change that was made is `success` on every route.
+ */
+export const AUDIT_OUTCOMES = [
+  'success',
+  'denied', // wrong credentials
+  'locked', // too many failed logins for the account
+  'forbidden', // the role may not
+  'not_found',
+  'refused_out_of_scope', // a station outside a site host's scope
+  'invalid', // refused input
+  'offline', // a command for a charger that is not connected
+  'timeout', // the charger did not answer
+  'callerror', // the charger answered with a CALLERROR
+  'error', // anything else that went wrong
+] as const;
+
+/** A command's outcome is the charger's own answer (accepted, rejected, ...), as the command log has it. */
+export type ChargerAnswer = string & { readonly chargerAnswer: true };
+export const chargerAnswer = (status: string): ChargerAnswer => status as ChargerAnswer;
+
+export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number] | ChargerAnswer;
+
 export interface AuditEntry {
   action: string;
   target?: string | null;
-  outcome: string;
+  outcome: AuditOutcome;
   details?: Record<string, unknown>;
 }
 
@@ -43,6 +67,17 @@ export class DuplicateError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'DuplicateError';
+  }
+}
+
+/** Input the access rules refuse; `field` names it as the caller sent it (expiresAt). */
+export class AccessValidationError extends Error {
+  constructor(
+    readonly field: string,
+    readonly problem: string,
+  ) {
+    super(`${field} ${problem}`);
+    this.name = 'AccessValidationError';
   }
 }
 
@@ -114,16 +149,30 @@ export class AccessService {
     }
   }
 
+  /**
+   * Disables a user: their sessions end, and the API keys they created are revoked, with the keys those keys
+   * created in turn (a key's authority is its creator's: it must not outlive a disabled administrator).
+   */
   async disableUser(userId: string): Promise<boolean> {
     const now = new Date();
-    const r = await this.db
-      .updateTable('users')
-      .set({ disabled_at: now, updated_at: now })
-      .where('id', '=', userId)
-      .where('disabled_at', 'is', null)
-      .executeTakeFirst();
-    await this.db.updateTable('user_sessions').set({ revoked_at: now }).where('user_id', '=', userId).execute();
-    return Number(r.numUpdatedRows) > 0;
+    return this.db.transaction().execute(async (trx) => {
+      const r = await trx
+        .updateTable('users')
+        .set({ disabled_at: now, updated_at: now })
+        .where('id', '=', userId)
+        .where('disabled_at', 'is', null)
+        .executeTakeFirst();
+      await trx.updateTable('user_sessions').set({ revoked_at: now }).where('user_id', '=', userId).execute();
+      await sql`
+        WITH RECURSIVE issued(id) AS (
+          SELECT id FROM api_keys WHERE created_by = ${userId}
+          UNION
+          SELECT k.id FROM api_keys k JOIN issued i ON k.created_by = i.id
+        )
+        UPDATE api_keys SET revoked_at = ${now}
+         WHERE id IN (SELECT id FROM issued) AND revoked_at IS NULL`.execute(trx);
+      return Number(r.numUpdatedRows) > 0;
+    });
   }
 
   async adminExists(): Promise<boolean> {
@@ -181,13 +230,21 @@ export class AccessService {
 
   // ---- API keys ----------------------------------------------------------------------------------
 
-  /** Creates a key; the secret is returned here once and only its digest is kept. */
-  async createApiKey(input: ApiKeyInput, secret = newSecret(KEY_PREFIX)): Promise<{ id: string; key: string }> {
+  /**
+   * Creates a key; the secret is returned here once and only its digest is kept. A key OpenCPO generates keeps
+   * its first 12 characters in clear to tell keys apart (5 fixed and 7 of 43 random ones); a `chosen` secret
+   * (the bootstrap key, which may be short or guessable) keeps none.
+   */
+  async createApiKey(input: ApiKeyInput, chosen?: string): Promise<{ id: string; key: string }> {
+    const secret = chosen ?? newSecret(KEY_PREFIX);
+    // A key that is expired already would be refused at its first use: that is a mistake worth saying now.
+    if (input.expiresAt && input.expiresAt.getTime() <= Date.now())
+      throw new AccessValidationError('expiresAt', 'must be in the future');
     const row = await this.db
       .insertInto('api_keys')
       .values({
         name: input.name,
-        prefix: secret.slice(0, 12),
+        prefix: chosen === undefined ? secret.slice(0, 12) : '',
         key_hash: digest(secret),
         role: input.role,
         organisation_id: input.organisationId ?? null,

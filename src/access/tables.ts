@@ -33,7 +33,10 @@ export interface UserSessionsTable {
 export interface ApiKeysTable {
   id: Generated<string>;
   name: string;
-  /** The first characters of the key, so people can tell keys apart without the secret. */
+  /**
+   * The first characters of a key OpenCPO generated, so people can tell keys apart without the secret; empty
+   * for a key chosen outside OpenCPO (the bootstrap key), of which nothing is kept in clear.
+   */
   prefix: string;
   key_hash: string;
   role: Role;

@@ -8,8 +8,9 @@ import { ALL_ROLES, authorize, bearerOf, principalOf } from './auth.ts';
 import { audit } from './audit.ts';
 import { DateTime, Email, Nullable, Page, PageQuery, Text, Uuid, errorResponses } from './schemas.ts';
 import { countOf, iso } from './common.ts';
-import { DuplicateError } from '../access/service.ts';
+import { AccessValidationError, DuplicateError } from '../access/service.ts';
 import { ROLES } from '../access/tables.ts';
+import { FailedLogins } from '../access/failed-logins.ts';
 
 const RoleSchema = Type.Union(ROLES.map((r) => Type.Literal(r)));
 const Password = Type.String({ minLength: 12, maxLength: 200, description: 'at least 12 characters' });
@@ -28,7 +29,7 @@ const UserSchema = Type.Object({
 const KeySchema = Type.Object({
   id: Type.String(),
   name: Type.String(),
-  prefix: Type.String(),
+  prefix: Type.String({ description: 'first 12 characters of a generated key; empty for the bootstrap key' }),
   role: Type.String(),
   organisationId: Nullable(Type.String()),
   createdBy: Nullable(Type.String()),
@@ -69,6 +70,8 @@ async function checkOrganisation(app: FastifyInstance, role: string, organisatio
 export function registerAccessRoutes(root: FastifyInstance, options: { loginLimitPerMinute: number }): void {
   const app = root.withTypeProvider<TypeBoxTypeProvider>();
   const { db, access } = root.api;
+  // Per address (the rate limit below) and per account (guesses spread over many addresses), the same number.
+  const failedLogins = new FailedLogins({ limit: options.loginLimitPerMinute });
 
   app.post(
     '/api/v1/auth/login',
@@ -95,7 +98,21 @@ export function registerAccessRoutes(root: FastifyInstance, options: { loginLimi
       },
     },
     async (req) => {
+      const lockedMs = failedLogins.attempt(req.body.email);
+      if (lockedMs > 0) {
+        await access.audit(
+          { kind: 'anonymous', id: null, name: req.body.email, role: null, organisationId: null },
+          { action: 'auth.login', target: req.body.email, outcome: 'locked' },
+          req.ip,
+        );
+        throw new ApiError(
+          429,
+          'rate_limited',
+          `too many failed logins for this account; retry in ${Math.ceil(lockedMs / 1000)} s`,
+        );
+      }
       const session = await access.login(req.body.email, req.body.password, req.ip);
+      if (session) failedLogins.succeeded(req.body.email);
       await access.audit(
         session
           ? {
@@ -272,7 +289,7 @@ export function registerAccessRoutes(root: FastifyInstance, options: { loginLimi
       preHandler: authorize('admin'),
       schema: {
         tags: ['access'],
-        summary: 'Disable a user and end their sessions',
+        summary: 'Disable a user: end their sessions and revoke the API keys they created (and those keys created)',
         params: Type.Object({ userId: Uuid }),
         response: { 204: Type.Null(), ...errorResponses(404) },
       },
@@ -355,13 +372,19 @@ export function registerAccessRoutes(root: FastifyInstance, options: { loginLimi
     async (req, reply) => {
       const b = req.body;
       await checkOrganisation(root, b.role, b.organisationId);
-      const created = await access.createApiKey({
-        name: b.name,
-        role: b.role,
-        organisationId: b.organisationId ?? null,
-        expiresAt: b.expiresAt ? new Date(b.expiresAt) : null,
-        createdBy: principalOf(req).id,
-      });
+      const created = await access
+        .createApiKey({
+          name: b.name,
+          role: b.role,
+          organisationId: b.organisationId ?? null,
+          expiresAt: b.expiresAt ? new Date(b.expiresAt) : null,
+          createdBy: principalOf(req).id,
+        })
+        .catch((err: unknown) => {
+          if (!(err instanceof AccessValidationError)) throw err;
+          const field = `body.${err.field}`;
+          throw new ApiError(400, 'validation_failed', `${field} ${err.problem}`, [{ field, problem: err.problem }]);
+        });
       await audit(req, {
         action: 'api_key.create',
         target: created.id,

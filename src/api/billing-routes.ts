@@ -24,10 +24,10 @@ import { withinScope } from './common.ts';
 import type { Role } from '../access/tables.ts';
 import type { BillingService, CostSoFar } from '../billing/service.ts';
 import { TariffNotFoundError, type TariffRecord } from '../billing/tariff-store.ts';
-import { TariffValidationError, type TariffBody } from '../billing/tariff.ts';
+import { MAX_PRICE, TariffValidationError, type TariffBody } from '../billing/tariff.ts';
 import { AccountValidationError, type Account } from '../billing/accounts.ts';
-import type { CdrRecord } from '../billing/cdrs.ts';
-import type { InvoiceRecord } from '../billing/invoices.ts';
+import { CdrAlreadyCreditedError, type CdrRecord } from '../billing/cdrs.ts';
+import { InvoicePeriodOpenError, type InvoiceRecord } from '../billing/invoices.ts';
 import { invoicePdf, receiptPdf } from '../billing/pdf.ts';
 import { formatMinor, parseMajor } from '../billing/money.ts';
 
@@ -38,7 +38,11 @@ const WRITERS: Role[] = ['admin', 'operator'];
 
 const obj = <T extends TProperties>(props: T) => Type.Object(props, { additionalProperties: false });
 const Id = Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$' });
-const Decimal = Type.Union([Type.Number({ minimum: 0 }), Type.String({ pattern: '^\\d{1,12}(\\.\\d{1,6})?$' })]);
+/** A price in major units, up to the tariff maximum (a longer decimal string is refused by the tariff's rules). */
+const Decimal = Type.Union(
+  [Type.Number({ minimum: 0, maximum: MAX_PRICE }), Type.String({ pattern: '^\\d{1,12}(\\.\\d{1,6})?$' })],
+  { description: `0 to ${MAX_PRICE}` },
+);
 const Hhmm = Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' });
 const Day = Type.Union(
   ['MONDAY', 'TUESDAY', 'WEDNESDAY', 'THURSDAY', 'FRIDAY', 'SATURDAY', 'SUNDAY'].map((d) => Type.Literal(d)),
@@ -153,6 +157,7 @@ const AccountSchema = Type.Object({
 const InvoiceSchema = Type.Object({
   id: Type.String(),
   number: Type.String(),
+  supplement: Type.Integer({ description: '0: the month’s invoice; 1, 2, ...: supplementary invoices of that month' }),
   accountId: Type.String(),
   currency: Type.String(),
   periodStart: DateTime,
@@ -212,6 +217,7 @@ const cdrOut = (c: CdrRecord) => ({
 const invoiceOut = (i: InvoiceRecord) => ({
   id: i.id,
   number: i.number,
+  supplement: i.supplement,
   accountId: i.accountId,
   currency: i.currency,
   periodStart: i.periodStart.toISOString(),
@@ -375,12 +381,27 @@ export function registerBillingRoutes(root: FastifyInstance, deps: BillingRoutes
       preHandler: authorize(...READERS),
       schema: {
         tags: ['billing'],
-        summary: 'Where a tariff applies',
+        summary: 'Where a tariff applies (a site host: at its own locations and stations, and everywhere)',
         params: obj({ tariffId: Id }),
         response: { 200: Type.Array(AssignmentSchema), ...errorResponses() },
       },
     },
-    async (req) => billing.tariffs.assignments(req.params.tariffId),
+    async (req) => {
+      const assignments = await billing.tariffs.assignments(req.params.tariffId);
+      const principal = principalOf(req);
+      if (principal.role !== 'site_host') return assignments;
+      // Another organisation's station and location ids are not for a site host to learn.
+      const stations = await visibleStations(principal);
+      const locations = await db
+        .selectFrom('locations')
+        .select('id')
+        .where('organisation_id', '=', principal.organisationId ?? '')
+        .execute();
+      const ownLocations = new Set(locations.map((l) => l.id));
+      return assignments.filter((a) =>
+        a.stationId !== null ? canSee(stations, a.stationId) : a.locationId === null || ownLocations.has(a.locationId),
+      );
+    },
   );
 
   app.post(
@@ -521,9 +542,10 @@ export function registerBillingRoutes(root: FastifyInstance, deps: BillingRoutes
     async (req, reply) => {
       const original = await visibleCdr(req, req.params.cdrId);
       if (original.credit) throw new ApiError(409, 'conflict', 'a credit CDR cannot be credited');
-      const exists = await billing.getCdr(`${original.id.slice(0, 36)}-CR`);
-      if (exists) throw new ApiError(409, 'conflict', `CDR ${original.id} was already credited by ${exists.id}`);
-      const credit = await billing.credit(original.id, req.body.reason);
+      const credit = await billing.credit(original.id, req.body.reason).catch((err: unknown) => {
+        if (err instanceof CdrAlreadyCreditedError) throw new ApiError(409, 'conflict', err.message);
+        throw err;
+      });
       await audit(req, { action: 'cdr.credit', target: original.id, outcome: 'success', details: req.body });
       return reply.code(201).send(cdrOut(credit));
     },
@@ -785,18 +807,29 @@ export function registerBillingRoutes(root: FastifyInstance, deps: BillingRoutes
       preHandler: authorize(...WRITERS),
       schema: {
         tags: ['billing'],
-        summary: 'Issue the monthly invoice(s) of an account: its unbilled CDRs of that month, one per currency',
+        summary:
+          'Issue the monthly invoice(s) of an account: its unbilled CDRs of that month, one per currency. A month is ' +
+          'invoiced once it has ended (422 before); CDRs of an invoiced month heard of later (late sessions, ' +
+          'credits) go on a supplementary invoice of that month.',
         body: obj({
           accountId: Id,
           year: Type.Integer({ minimum: 2000, maximum: 2999 }),
           month: Type.Integer({ minimum: 1, maximum: 12 }),
         }),
-        response: { 201: Type.Array(InvoiceSchema), ...errorResponses(404) },
+        response: { 201: Type.Array(InvoiceSchema), ...errorResponses(404, 422) },
       },
     },
     async (req, reply) => {
       await accountOr404(req.body.accountId);
-      const issued = await billing.invoices.issueMonthly(req.body.accountId, req.body.year, req.body.month);
+      const issued = await billing.invoices
+        .issueMonthly(req.body.accountId, req.body.year, req.body.month)
+        .catch((err: unknown) => {
+          if (err instanceof InvoicePeriodOpenError)
+            throw new ApiError(422, 'period_not_ended', `body.month ${err.message}`, [
+              { field: 'body.month', problem: err.message },
+            ]);
+          throw err;
+        });
       await audit(req, {
         action: 'invoice.issue',
         target: req.body.accountId,

@@ -17,6 +17,7 @@ import {
   type StationCommand,
 } from '../stations/commands.ts';
 import type { Role } from '../access/tables.ts';
+import { chargerAnswer, type AuditOutcome } from '../access/service.ts';
 import { LocalListError, planLocalList, recordLocalList } from '../assets/local-lists.ts';
 
 /** Names a charger component or variable (device model and configuration key names). */
@@ -316,7 +317,7 @@ export function registerCommandRoutes(root: FastifyInstance): void {
       async (req) => {
         const principal = principalOf(req);
         const { stationId } = req.params as { stationId: string };
-        const refuse = async (outcome: string, error: ApiError) => {
+        const refuse = async (outcome: AuditOutcome, error: ApiError) => {
           await audit(req, {
             action,
             target: stationId,
@@ -352,7 +353,7 @@ export function registerCommandRoutes(root: FastifyInstance): void {
           await audit(req, {
             action,
             target: stationId,
-            outcome: outcome.result.status,
+            outcome: chargerAnswer(outcome.result.status),
             details: { request: req.body, commandId: outcome.commandId },
           });
           return {

@@ -12,9 +12,10 @@ import type { Database } from '../storage/schema.ts';
 import { ApiError, notFound } from './errors.ts';
 import { authorize, principalOf } from './auth.ts';
 import { canSee, requireVisibleStation, visibleStations } from './scope.ts';
-import { audit } from './audit.ts';
+import { audit, commandFailureOutcome } from './audit.ts';
 import { DateTime, Nullable, Page, PageQuery, StationId, Text, errorResponses } from './schemas.ts';
 import type { Role } from '../access/tables.ts';
+import { chargerAnswer } from '../access/service.ts';
 import type { FieldService } from '../fieldservice/service.ts';
 import { WORK_ORDER_STATUSES, WorkOrderError, type WorkOrder } from '../fieldservice/work-orders.ts';
 import { addWebhook } from '../fieldservice/webhooks.ts';
@@ -273,7 +274,12 @@ export function registerFieldServiceRoutes(
         .returningAll()
         .executeTakeFirst();
       if (!row) throw notFound(`alert rule ${req.params.id}`);
-      await audit(req, { action: 'alert_rule.updated', target: `alert_rule:${row.id}`, outcome: 'ok', details: b });
+      await audit(req, {
+        action: 'alert_rule.updated',
+        target: `alert_rule:${row.id}`,
+        outcome: 'success',
+        details: b,
+      });
       return row;
     },
   );
@@ -316,7 +322,7 @@ export function registerFieldServiceRoutes(
       await audit(req, {
         action: 'technician.saved',
         target: `technician:${req.params.id}`,
-        outcome: 'ok',
+        outcome: 'success',
         details: b,
       });
       return { id: req.params.id, ...b, active: values.active };
@@ -346,7 +352,7 @@ export function registerFieldServiceRoutes(
       await audit(req, {
         action: 'station.zone_set',
         target: `station:${req.params.stationId}`,
-        outcome: 'ok',
+        outcome: 'success',
         details: req.body,
       });
       reply.code(204);
@@ -479,7 +485,7 @@ export function registerFieldServiceRoutes(
           }),
         )
         .catch(workOrderError);
-      await audit(req, { action: 'work_order.created', target: `work_order:${wo.id}`, outcome: 'ok', details: b });
+      await audit(req, { action: 'work_order.created', target: `work_order:${wo.id}`, outcome: 'success', details: b });
       reply.code(201);
       return wo;
     },
@@ -532,7 +538,12 @@ export function registerFieldServiceRoutes(
             })
             .catch(workOrderError);
         }
-        await audit(req, { action: 'work_order.updated', target: `work_order:${wo.id}`, outcome: 'ok', details: b });
+        await audit(req, {
+          action: 'work_order.updated',
+          target: `work_order:${wo.id}`,
+          outcome: 'success',
+          details: b,
+        });
         return current;
       });
     },
@@ -568,7 +579,12 @@ export function registerFieldServiceRoutes(
             ...(b.attachments ? { attachments: b.attachments } : {}),
           })
           .catch(workOrderError);
-        await audit(req, { action: 'work_order.resolved', target: `work_order:${wo.id}`, outcome: 'ok', details: b });
+        await audit(req, {
+          action: 'work_order.resolved',
+          target: `work_order:${wo.id}`,
+          outcome: 'success',
+          details: b,
+        });
         return resolved;
       });
     },
@@ -691,7 +707,7 @@ export function registerFieldServiceRoutes(
         await audit(req, {
           action: `command.${command.name}`,
           target: `station:${wo.stationId}`,
-          outcome: result.status,
+          outcome: chargerAnswer(result.status),
           details: { workOrderId: wo.id },
         });
         return { commandId: String(commandId), status: result.status };
@@ -699,7 +715,7 @@ export function registerFieldServiceRoutes(
         await audit(req, {
           action: `command.${command.name}`,
           target: `station:${wo.stationId}`,
-          outcome: 'failed',
+          outcome: commandFailureOutcome(err),
           details: { workOrderId: wo.id, error: (err as Error).message },
         });
         if (err instanceof StationOfflineError)
@@ -748,7 +764,7 @@ export function registerFieldServiceRoutes(
       await audit(req, {
         action: 'webhook.created',
         target: `webhook:${created.id}`,
-        outcome: 'ok',
+        outcome: 'success',
         details: { url: req.body.url, topics: req.body.topics ?? ['*'] },
       });
       reply.code(201);

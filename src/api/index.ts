@@ -43,7 +43,11 @@ export async function registerApi(app: FastifyInstance, context: ApiContext, opt
   installValidation(app);
   installErrorHandling(app);
   // Closed unless origins are configured: a browser page elsewhere cannot use an operator's session.
-  await app.register(cors, { origin: options.corsOrigins?.length ? options.corsOrigins : false });
+  // An allowed origin may use every method the API has (the plugin's default is GET, HEAD and POST only).
+  await app.register(cors, {
+    origin: options.corsOrigins?.length ? options.corsOrigins : false,
+    methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+  });
   // Requests are counted per key once the key has proved valid; anything else (no credential, unknown or
   // made-up keys) per address, so rotating random keys does not escape the limit.
   const validKeys = new Set<string>();

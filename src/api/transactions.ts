@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
 import { stringify } from 'csv-stringify/sync';
+import { neutraliseFormula } from '../reports/spreadsheet-cells.ts';
 import { authorize, principalOf } from './auth.ts';
 import { canSee, visibleStations } from './scope.ts';
 import { DateTime, IdTokenValue, Nullable, Page, PageQuery, StationId, Uuid, errorResponses } from './schemas.ts';
@@ -234,8 +235,4 @@ export function registerTransactionRoutes(root: FastifyInstance): void {
       };
     },
   );
-}
-
-function neutraliseFormula(value: string): string {
-  return /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
 }

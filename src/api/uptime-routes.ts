@@ -257,7 +257,7 @@ export function registerUptimeRoutes(
       await audit(req, {
         action: 'uptime.outage.cause_corrected',
         target: `outage:${outage.id}`,
-        outcome: 'ok',
+        outcome: 'success',
         details: { from: outage.causeCode, to: req.body.code, why: req.body.why },
       });
       return outageToApi(updated);
@@ -299,7 +299,7 @@ export function registerUptimeRoutes(
       await audit(req, {
         action: 'uptime.outage.excluded',
         target: `outage:${outage.id}`,
-        outcome: 'ok',
+        outcome: 'success',
         details: { reason: b.reason, startsAt: b.startsAt ?? null, endsAt: b.endsAt ?? null },
       });
       reply.code(201);
@@ -482,7 +482,7 @@ export function registerUptimeRoutes(
       await audit(req, {
         action: 'uptime.maintenance_window.created',
         target: `maintenance_window:${created.id}`,
-        outcome: 'ok',
+        outcome: 'success',
         details: req.body,
       });
       reply.code(201);
@@ -523,7 +523,7 @@ export function registerUptimeRoutes(
       await audit(req, {
         action: 'uptime.opening_hours.set',
         target: req.body.stationId ?? req.body.locationId ?? '',
-        outcome: 'ok',
+        outcome: 'success',
         details: req.body,
       });
       reply.code(204);
@@ -561,7 +561,7 @@ export function registerUptimeRoutes(
       await audit(req, {
         action: 'uptime.station_location.set',
         target: `station:${req.params.stationId}`,
-        outcome: 'ok',
+        outcome: 'success',
         details: b,
       });
       reply.code(204);

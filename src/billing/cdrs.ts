@@ -179,15 +179,29 @@ export async function getCdr(db: Kysely<Database>, id: string): Promise<CdrRecor
   return row ? rowToCdr(row) : undefined;
 }
 
+/** A CDR has one credit at most: a second (or a concurrent one) is refused. */
+export class CdrAlreadyCreditedError extends Error {
+  constructor(
+    readonly cdrId: string,
+    readonly creditId: string,
+  ) {
+    super(`CDR ${cdrId} was already credited by ${creditId}`);
+    this.name = 'CdrAlreadyCreditedError';
+  }
+}
+
+/** The id of a CDR's credit CDR: derived from the original's, so the primary key allows one credit per CDR. */
+export const creditIdOf = (originalId: string) => `${originalId.slice(0, 36)}-CR`;
+
 /**
  * Issues a credit CDR for a CDR: new id, credit = true, credit_reference_id, every amount negated. The original
- * stays as it was. Only one credit per CDR.
+ * stays as it was. Only one credit per CDR (CdrAlreadyCreditedError otherwise, also when two race).
  */
 export async function creditCdr(db: Kysely<Database>, originalId: string, reason: string): Promise<CdrRecord> {
   const original = await getCdr(db, originalId);
   if (!original) throw new Error(`CDR ${originalId} not found`);
   if (original.credit) throw new Error(`CDR ${originalId} is itself a credit`);
-  const id = `${original.id.slice(0, 36)}-CR`;
+  const id = creditIdOf(original.id);
   const negate = (p: unknown) =>
     p && typeof p === 'object'
       ? Object.fromEntries(Object.entries(p as Record<string, number>).map(([k, v]) => [k, -v]))
@@ -213,7 +227,7 @@ export async function creditCdr(db: Kysely<Database>, originalId: string, reason
     })),
     last_updated: new Date().toISOString(),
   };
-  await db
+  const inserted = await db
     .insertInto('cdrs')
     .values({
       id,
@@ -239,6 +253,9 @@ export async function creditCdr(db: Kysely<Database>, originalId: string, reason
       total_incl_vat: -original.totalInclVat,
       body: JSON.stringify(body),
     })
-    .execute();
-  return (await getCdr(db, id))!;
+    .onConflict((oc) => oc.column('id').doNothing())
+    .returningAll()
+    .executeTakeFirst();
+  if (!inserted) throw new CdrAlreadyCreditedError(original.id, id);
+  return rowToCdr(inserted);
 }

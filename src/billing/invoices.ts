@@ -1,10 +1,27 @@
 // Monthly invoices per account and their gap-free numbering. An invoice gathers the account's CDRs (and credit
-// CDRs) of one calendar month (UTC) that no invoice has billed yet. Its number comes from a per-operator counter
-// row incremented in the same database transaction as the invoice itself: if anything fails, both roll back, so
-// numbers are sequential with no gaps and never reused.
+// CDRs) of one calendar month (UTC) that no invoice has billed yet. A month is invoiced once it has ended, by the
+// clock the service is given; CDRs of that month heard of later (a session priced at catch-up, a credit CDR)
+// go on a supplementary invoice of the same month, with the next number. Its number comes from a per-operator
+// counter row incremented in the same database transaction as the invoice itself: if anything fails, both roll
+// back, so numbers are sequential with no gaps and never reused.
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../storage/schema.ts';
+
+/** What time it is: milliseconds since the epoch (the system clock, or the one a test sets). */
+export interface Clock {
+  now(): number;
+}
+
+const systemClock: Clock = { now: () => Date.now() };
+
+/** Invoicing a month that has not ended yet: its CDRs are still arriving. */
+export class InvoicePeriodOpenError extends Error {
+  constructor(readonly periodEnd: Date) {
+    super(`the month has not ended (it ends at ${periodEnd.toISOString()}); a month is invoiced once it is over`);
+    this.name = 'InvoicePeriodOpenError';
+  }
+}
 
 export interface InvoiceLine {
   cdrId: string;
@@ -25,6 +42,8 @@ export interface InvoiceBody {
   currency: string;
   periodStart: string;
   periodEnd: string;
+  /** A supplementary invoice's first invoice of the month (its number). */
+  supplementTo?: string;
   issuedAt: string;
   lines: InvoiceLine[];
   /** VAT per rate across the invoice's cost lines, minor units. */
@@ -36,6 +55,8 @@ export interface InvoiceRecord {
   id: string;
   number: string;
   sequence: number;
+  /** 0 for the month's invoice; 1, 2, ... for supplementary invoices of the same month. */
+  supplement: number;
   accountId: string;
   currency: string;
   periodStart: Date;
@@ -56,6 +77,7 @@ function toRecord(r: Record<string, any>): InvoiceRecord {
     id: r.id,
     number: r.number,
     sequence: r.sequence,
+    supplement: r.supplement,
     accountId: r.account_id,
     currency: r.currency,
     periodStart: r.period_start,
@@ -72,15 +94,22 @@ export class InvoicesService {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly operatorId: string,
+    private clock: Clock = systemClock,
   ) {}
 
+  useClock(clock: Clock): void {
+    this.clock = clock;
+  }
+
   /**
-   * Issues the invoices of one month for an account, one per currency it charged in. Returns the invoices issued
-   * (none when there is nothing unbilled; no number is used up then).
+   * Issues the invoices of one ended month for an account, one per currency it charged in: the month's invoice,
+   * or a supplementary one when the month was invoiced before. Returns the invoices issued (none when there is
+   * nothing unbilled; no number is used up then). Throws InvoicePeriodOpenError for a month not over yet.
    */
   async issueMonthly(accountId: string, year: number, month: number): Promise<InvoiceRecord[]> {
     const periodStart = new Date(Date.UTC(year, month - 1, 1));
     const periodEnd = new Date(Date.UTC(year, month, 1));
+    if (this.clock.now() < periodEnd.getTime()) throw new InvoicePeriodOpenError(periodEnd);
     const issued: InvoiceRecord[] = [];
     const account = await this.db
       .selectFrom('billing_accounts')
@@ -99,6 +128,8 @@ export class InvoicesService {
       .execute();
     for (const { currency } of currencies) {
       const invoice = await this.db.transaction().execute(async (trx) => {
+        // One invoicing of an account at a time: two could otherwise pick the same supplement number.
+        await trx.selectFrom('billing_accounts').select('id').where('id', '=', accountId).forUpdate().execute();
         const cdrs = await trx
           .selectFrom('cdrs')
           .selectAll()
@@ -112,6 +143,15 @@ export class InvoicesService {
           .forUpdate()
           .execute();
         if (cdrs.length === 0) return undefined;
+        const earlier = await trx
+          .selectFrom('invoices')
+          .select(['number', 'supplement'])
+          .where('account_id', '=', accountId)
+          .where('period_start', '=', periodStart)
+          .where('currency', '=', currency)
+          .orderBy('supplement')
+          .execute();
+        const supplement = earlier.length ? earlier[earlier.length - 1]!.supplement + 1 : 0;
         const counter = await trx
           .insertInto('invoice_counters')
           .values({ operator_id: this.operatorId, last_number: 1 })
@@ -159,7 +199,8 @@ export class InvoicesService {
           currency,
           periodStart: periodStart.toISOString(),
           periodEnd: periodEnd.toISOString(),
-          issuedAt: new Date().toISOString(),
+          ...(earlier[0] ? { supplementTo: earlier[0].number } : {}),
+          issuedAt: new Date(this.clock.now()).toISOString(),
           lines,
           vatByRate: [...byRate.values()],
           total,
@@ -172,6 +213,7 @@ export class InvoicesService {
             number,
             sequence,
             account_id: accountId,
+            supplement,
             period_start: periodStart,
             period_end: periodEnd,
             currency,

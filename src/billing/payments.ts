@@ -178,7 +178,8 @@ export class PaymentsService {
 
   /**
    * At the CDR: capture its total (incl. VAT), or release the hold when nothing is owed. A CDR in another currency
-   * than the account's is not captured (status currency_mismatch, for someone to settle by hand).
+   * than the account's is not captured (status currency_mismatch, for someone to settle by hand), and its hold,
+   * in the account's currency, is released: it would otherwise stay reserved for ever.
    */
   async settle(
     transactionId: string,
@@ -187,12 +188,7 @@ export class PaymentsService {
     currency?: string,
   ): Promise<PaymentRow | undefined> {
     if (account && currency && totalMinor !== 0 && currency !== account.currency) {
-      await this.db
-        .updateTable('payments')
-        .set({ status: 'currency_mismatch', last_error: `CDR in ${currency}, account in ${account.currency}` })
-        .where('transaction_id', '=', transactionId)
-        .where('status', 'in', ['held', 'hold_failed', 'holding'])
-        .execute();
+      await this.settleCurrencyMismatch(transactionId, account, currency);
       return this.get(transactionId);
     }
     let row = await this.get(transactionId);
@@ -229,6 +225,35 @@ export class PaymentsService {
     if (!claimed) return row;
     await this.attempt(row.id, new Date(), account);
     return this.get(transactionId);
+  }
+
+  private async settleCurrencyMismatch(transactionId: string, account: Account, currency: string): Promise<void> {
+    // Claimed atomically, as a capture is: a CDR settled twice (event and catch-up) releases the hold once.
+    const claimed = await this.db
+      .updateTable('payments')
+      .set({
+        status: 'currency_mismatch',
+        last_error: `CDR in ${currency}, account in ${account.currency}`,
+        updated_at: new Date(),
+      })
+      .where('transaction_id', '=', transactionId)
+      .where('status', 'in', ['held', 'hold_failed', 'holding'])
+      .returningAll()
+      .executeTakeFirst();
+    const held = Number(claimed?.held_amount ?? 0);
+    const provider = claimed && this.providers.get(claimed.provider);
+    if (!claimed || !provider || held <= 0) return;
+    const ctx = { paymentId: claimed.id, account, currency: claimed.currency, transactionId };
+    try {
+      await provider.release(ctx, claimed.provider_ref, held);
+    } catch (err) {
+      await this.db
+        .updateTable('payments')
+        .set({ last_error: `${claimed.last_error}; the hold was not released: ${(err as Error).message}` })
+        .where('id', '=', claimed.id)
+        .execute();
+      this.options.onError?.(err as Error, `release of ${transactionId}`);
+    }
   }
 
   /**

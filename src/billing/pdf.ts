@@ -60,6 +60,7 @@ export function invoicePdf(invoice: InvoiceRecord): Promise<Buffer> {
   return render((doc) => {
     doc.fontSize(18).text(`Invoice ${invoice.number}`);
     doc.moveDown(0.5).fontSize(10);
+    if (b.supplementTo) doc.text(`Supplementary to invoice ${b.supplementTo}: sessions and credits heard of later`);
     doc.text(`Customer: ${b.accountName} (${b.accountId})`);
     doc.text(`Period: ${b.periodStart.slice(0, 10)} to ${b.periodEnd.slice(0, 10)} (exclusive)`);
     doc.text(`Issued: ${b.issuedAt.slice(0, 10)}`);

@@ -23,7 +23,7 @@ import type { BillingOptions } from './options.ts';
 import type { PinnedTariff } from './tariff.ts';
 import { formatMinor } from './money.ts';
 import { PaymentsService, WalletProvider, type PaymentProvider } from './payments.ts';
-import { InvoicesService } from './invoices.ts';
+import { InvoicesService, type Clock } from './invoices.ts';
 import { priceText } from './price-text.ts';
 import type { CommandService } from '../stations/commands.ts';
 
@@ -147,6 +147,11 @@ export class BillingService {
     if (intervalS < 0) return; // CostUpdated turned off
     this.commands = commands;
     this.costUpdateIntervalMs = intervalS * 1000;
+  }
+
+  /** The clock that says whether a month has ended and may be invoiced (the system clock unless set). */
+  useClock(clock: Clock): void {
+    this.invoices.useClock(clock);
   }
 
   /** Adds a payment provider (Stripe) next to the wallet. */

@@ -131,6 +131,8 @@ export interface InvoicesTable {
   number: string;
   sequence: number;
   account_id: string;
+  /** 0: the month's invoice; 1, 2, ...: supplementary invoices for CDRs of that month heard of later. */
+  supplement: ColumnType<number, number | undefined, number>;
   period_start: Timestamp;
   period_end: Timestamp;
   currency: string;

@@ -85,6 +85,13 @@ export class TariffValidationError extends Error {
   }
 }
 
+/**
+ * The highest price per unit (kWh, hour, session) and min/max price a tariff may state, in major units. It is
+ * far above any real price even in currencies of small units (VND, IDR), and keeps every session's total in minor
+ * units an exact integer: 10,000,000 × 10,000 kWh × 1,000 minor units stays below 2^53.
+ */
+export const MAX_PRICE = 10_000_000;
+
 const HHMM = /^([01][0-9]|2[0-3]):[0-5][0-9]$/;
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
@@ -97,6 +104,11 @@ function decimalOk(value: unknown): boolean {
   } catch {
     return false;
   }
+}
+
+/** A decimal from 0 to MAX_PRICE. */
+function priceOk(value: unknown): boolean {
+  return decimalOk(value) && new Dec(String(value)).gte(0) && new Dec(String(value)).lte(MAX_PRICE);
 }
 
 function check(ok: boolean, field: string, message: string): void {
@@ -121,7 +133,7 @@ export function validateTariff(body: TariffBody): TariffBody {
     element.price_components.forEach((pc, j) => {
       const pat = `${at}.price_components[${j}]`;
       check(DIMENSIONS.includes(pc.type), `${pat}.type`, `must be one of ${DIMENSIONS.join(', ')}`);
-      check(decimalOk(pc.price) && new Dec(String(pc.price)).gte(0), `${pat}.price`, 'must be a decimal ≥ 0');
+      check(priceOk(pc.price), `${pat}.price`, `must be a decimal from 0 to ${MAX_PRICE}`);
       if (pc.vat !== undefined)
         check(decimalOk(pc.vat) && new Dec(String(pc.vat)).gte(0), `${pat}.vat`, 'must be a percentage ≥ 0');
       check(Number.isInteger(pc.step_size) && pc.step_size >= 0, `${pat}.step_size`, 'must be an integer ≥ 0');
@@ -155,8 +167,9 @@ export function validateTariff(body: TariffBody): TariffBody {
   for (const key of ['min_price', 'max_price'] as const) {
     const p = body[key];
     if (!p) continue;
-    check(decimalOk(p.excl_vat), `${key}.excl_vat`, 'must be a decimal');
-    if (p.incl_vat !== undefined) check(decimalOk(p.incl_vat), `${key}.incl_vat`, 'must be a decimal');
+    check(priceOk(p.excl_vat), `${key}.excl_vat`, `must be a decimal from 0 to ${MAX_PRICE}`);
+    if (p.incl_vat !== undefined)
+      check(priceOk(p.incl_vat), `${key}.incl_vat`, `must be a decimal from 0 to ${MAX_PRICE}`);
   }
   for (const key of ['start_date_time', 'end_date_time'] as const) {
     const v = body[key];

@@ -6,6 +6,7 @@ import { simulateCommand } from './commands/simulate.ts';
 import { benchCommand } from './commands/bench.ts';
 import { apiKeysCommand, usersCommand } from './commands/users.ts';
 import { reportCommand } from './commands/report.ts';
+import { migrateCommand } from './commands/migrate.ts';
 
 export function buildProgram(): Command {
   const program = new Command('opencpo')
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   program.addCommand(usersCommand());
   program.addCommand(apiKeysCommand());
   program.addCommand(reportCommand());
+  program.addCommand(migrateCommand());
   return program;
 }
 

@@ -9,6 +9,7 @@ import type { Database } from '../storage/schema.ts';
 import { UptimeService, type PortUptime } from './service.ts';
 import { MINUTE_MS, MINUTES_PER_YEAR, trailingTwelveMonths, type Interval } from './nevi.ts';
 import { stationPorts } from './evidence.ts';
+import { neutraliseFormula } from '../reports/spreadsheet-cells.ts';
 
 export const MODULE_COLUMNS = {
   2: [
@@ -113,8 +114,9 @@ export function minorToDecimal(minor: bigint): string {
 
 export function toCsv(module: 2 | 3 | 4 | 5, rows: Row[]): string {
   const columns = MODULE_COLUMNS[module] as readonly string[];
+  // Text a spreadsheet would run as a formula is neutralised (these files are opened in one before upload).
   return stringify(
-    rows.map((r) => columns.map((c) => r[c] ?? '')),
+    rows.map((r) => columns.map((c) => neutraliseFormula(r[c] ?? ''))),
     { header: true, columns: [...columns], record_delimiter: '\n' },
   );
 }
