@@ -4,6 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { PDFParse } from 'pdf-parse';
+import { TestClock } from './support/clock.ts';
 import { BACKENDS, startTestServer, type TestServer } from './support/backends.ts';
 import { apiClient } from './support/api-client.ts';
 import { openRaw } from './support/raw-charger.ts';
@@ -200,7 +201,7 @@ for (const backend of BACKENDS) {
       const account = await admin.get(`/api/v1/accounts/${accountId}`);
       assert.equal(account.body.walletBalance, '20.92');
 
-      server.app.billing.useClock({ now: () => Date.parse('2026-12-01T00:00:00Z') }); // November has ended
+      server.app.billing.useClock(new TestClock('2026-12-01T00:00:00Z')); // November has ended
       const invoices = await admin.post('/api/v1/invoices', { accountId, year: 2026, month: 11 });
       assert.equal(invoices.status, 201);
       assert.equal(invoices.body.length, 1);

@@ -5,6 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { BACKENDS, startTestServer, type TestServer } from './support/backends.ts';
+import { TestClock } from './support/clock.ts';
 import { openRaw, type RawCharger } from './support/raw-charger.ts';
 import { priceSession } from '../src/billing/pricing.ts';
 import type { TariffBody } from '../src/billing/tariff.ts';
@@ -84,6 +85,10 @@ async function transactionEvent(
 // These tests drive a raw 2.0.1 charger that does not answer CSMS calls: no CostUpdated (billing-live tests it).
 process.env.OPENCPO_COST_UPDATE_INTERVAL_S = 'off';
 
+// The sessions below are stamped in early November 2026; the server's clock stands just after them, so what
+// depends on the date (how far back catch-up looks) does not depend on the day the test runs.
+const clock = new TestClock('2026-11-06T00:00:00Z');
+
 for (const backend of BACKENDS) {
   describe(`billing CDRs on ${backend}`, () => {
     let server: TestServer;
@@ -92,7 +97,7 @@ for (const backend of BACKENDS) {
     const billing = () => server.app.billing;
 
     before(async () => {
-      server = await startTestServer(backend, { acceptUnknownStations: true });
+      server = await startTestServer(backend, { acceptUnknownStations: true }, { clock });
       await server.app.sessions.upsertIdToken({ idToken: 'DRIVER-1' });
       for (const id of ['PRICED-1', 'PRICED-2', 'PRICED-3']) await server.app.stations.register({ id });
       const org = await db()

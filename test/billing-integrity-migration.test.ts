@@ -9,7 +9,8 @@ import { PGliteDialect } from 'kysely-pglite-dialect';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { BACKENDS, freshPostgresDatabase, type Backend } from './support/backends.ts';
-import { fixedClock, insertCdr } from './support/billing-rows.ts';
+import { insertCdr } from './support/billing-rows.ts';
+import { TestClock } from './support/clock.ts';
 import type { Database } from '../src/storage/schema.ts';
 import { migrateToLatest } from '../src/storage/migrate.ts';
 import * as m0001 from '../src/storage/migrations/0001_ocpp_core.ts';
@@ -158,7 +159,7 @@ for (const backend of BACKENDS) {
 
     it('bills a late CDR of a month invoiced before on a supplementary invoice', async () => {
       await insertCdr(db, { id: 'OLD-2', accountId: 'ACC-OLD', endedAt: '2026-04-20T10:00:00Z', inclVat: 50 });
-      const [late] = await new InvoicesService(db, 'old', fixedClock('2026-06-01T00:00:00Z')).issueMonthly(
+      const [late] = await new InvoicesService(db, 'old', new TestClock('2026-06-01T00:00:00Z')).issueMonthly(
         'ACC-OLD',
         2026,
         4,

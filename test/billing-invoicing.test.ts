@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { BACKENDS, openTestDatabase, type TestServer } from './support/backends.ts';
 import { startWithAdminKey } from './support/admin-server.ts';
 import { apiClient } from './support/api-client.ts';
-import { fixedClock, insertCdr } from './support/billing-rows.ts';
+import { insertCdr } from './support/billing-rows.ts';
+import { TestClock } from './support/clock.ts';
 import type { OpenDatabase } from '../src/storage/database.ts';
 import { AccountsService } from '../src/billing/accounts.ts';
 import { InvoicesService } from '../src/billing/invoices.ts';
@@ -29,7 +30,7 @@ for (const backend of BACKENDS) {
 
     it('refuses a month that has not ended by the injected clock, and uses no number for it', async () => {
       await insertCdr(db(), { id: 'NOV-1', accountId, endedAt: '2026-11-10T10:00:00Z', inclVat: 1200 });
-      const clock = fixedClock('2026-11-30T23:59:59.999Z');
+      const clock = new TestClock('2026-11-30T23:59:59.999Z');
       const invoices = new InvoicesService(db(), 'late', clock);
       await assert.rejects(invoices.issueMonthly(accountId, 2026, 11), { name: 'InvoicePeriodOpenError' });
       await assert.rejects(invoices.issueMonthly(accountId, 2027, 1), { name: 'InvoicePeriodOpenError' });
@@ -48,7 +49,7 @@ for (const backend of BACKENDS) {
     });
 
     it('bills a late CDR and a credit of an invoiced month on a supplementary invoice with the next number', async () => {
-      const invoices = new InvoicesService(db(), 'late', fixedClock('2026-12-20T00:00:00Z'));
+      const invoices = new InvoicesService(db(), 'late', new TestClock('2026-12-20T00:00:00Z'));
       // Heard of after the month was invoiced (a session priced at catch-up), and a correction of the first.
       await insertCdr(db(), { id: 'NOV-2', accountId, endedAt: '2026-11-29T22:00:00Z', inclVat: 600 });
       await creditCdr(db(), 'NOV-1', 'meter fault');
@@ -68,7 +69,7 @@ for (const backend of BACKENDS) {
     });
 
     it('concurrent issues of one month bill every CDR once, with consecutive numbers', async () => {
-      const invoices = new InvoicesService(db(), 'late', fixedClock('2027-01-02T00:00:00Z'));
+      const invoices = new InvoicesService(db(), 'late', new TestClock('2027-01-02T00:00:00Z'));
       for (let i = 0; i < 4; i++)
         await insertCdr(db(), { id: `DEC-${i}`, accountId, endedAt: `2026-12-1${i}T08:00:00Z`, inclVat: 100 + i });
       const runs = await Promise.all([1, 2, 3].map(() => invoices.issueMonthly(accountId, 2026, 12)));
@@ -128,7 +129,7 @@ for (const backend of BACKENDS) {
     });
 
     it('refuses a month that has not ended (422 naming body.month) and bills late CDRs on a supplementary invoice', async () => {
-      const clock = fixedClock('2026-12-15T09:00:00Z');
+      const clock = new TestClock('2026-12-15T09:00:00Z');
       server.app.billing.useClock(clock);
       await insertCdr(db(), { id: 'API-NOV-1', accountId, endedAt: '2026-11-20T08:00:00Z', inclVat: 1000 });
       await insertCdr(db(), { id: 'API-DEC-1', accountId, endedAt: '2026-12-02T08:00:00Z', inclVat: 700 });

@@ -7,13 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../storage/schema.ts';
-
-/** What time it is: milliseconds since the epoch (the system clock, or the one a test sets). */
-export interface Clock {
-  now(): number;
-}
-
-const systemClock: Clock = { now: () => Date.now() };
+import { systemClock, type Clock } from '../time/clock.ts';
 
 /** Invoicing a month that has not ended yet: its CDRs are still arriving. */
 export class InvoicePeriodOpenError extends Error {

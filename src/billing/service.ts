@@ -23,7 +23,8 @@ import type { BillingOptions } from './options.ts';
 import type { PinnedTariff } from './tariff.ts';
 import { formatMinor } from './money.ts';
 import { PaymentsService, WalletProvider, type PaymentProvider } from './payments.ts';
-import { InvoicesService, type Clock } from './invoices.ts';
+import { InvoicesService } from './invoices.ts';
+import { systemClock, type Clock } from '../time/clock.ts';
 import { priceText } from './price-text.ts';
 import type { CommandService } from '../stations/commands.ts';
 
@@ -115,10 +116,11 @@ export class BillingService {
     private readonly db: Kysely<Database>,
     readonly options: BillingOptions,
     private readonly onError: (err: Error, context: string) => void = () => undefined,
+    private clock: Clock = systemClock,
   ) {
     this.tariffs = new TariffStore(db);
     this.accounts = new AccountsService(db);
-    this.invoices = new InvoicesService(db, options.operatorId);
+    this.invoices = new InvoicesService(db, options.operatorId, clock);
     this.payments = new PaymentsService(db, { holdAmountMinor: options.holdAmountMinor, onError });
     this.wallet = new WalletProvider(db);
     this.payments.use(this.wallet);
@@ -149,8 +151,12 @@ export class BillingService {
     this.costUpdateIntervalMs = intervalS * 1000;
   }
 
-  /** The clock that says whether a month has ended and may be invoiced (the system clock unless set). */
+  /**
+   * The clock billing reads (whether a month has ended and may be invoiced, how far back catch-up looks); the one
+   * given at construction unless set.
+   */
   useClock(clock: Clock): void {
+    this.clock = clock;
     this.invoices.useClock(clock);
   }
 
@@ -207,7 +213,7 @@ export class BillingService {
       .select('t.id')
       .where('t.status', '=', 'ended')
       // Recent sessions only: history from before billing existed is not billed retroactively at an upgrade.
-      .where('t.stopped_at', '>=', new Date(Date.now() - this.options.catchUpDays * 86_400_000))
+      .where('t.stopped_at', '>=', new Date(this.clock.now() - this.options.catchUpDays * 86_400_000))
       .where(({ not, exists, selectFrom }) =>
         not(exists(selectFrom('cdrs as c').select('c.id').whereRef('c.transaction_id', '=', 't.id'))),
       )

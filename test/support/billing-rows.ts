@@ -60,17 +60,6 @@ export async function insertCdr(db: Kysely<Database>, input: CdrRowInput): Promi
     .execute();
 }
 
-/** A clock that stands still at an instant until moved (structurally what billing and the lead's clock take). */
-export function fixedClock(at: string): { now(): number; set(to: string): void } {
-  let ms = Date.parse(at);
-  return {
-    now: () => ms,
-    set: (to: string) => {
-      ms = Date.parse(to);
-    },
-  };
-}
-
 /** The tables whose rows are evidence: never changed (a CDR's invoice is set once), never removed. */
 export const TABLES = ['cdrs', 'invoices', 'ledger_entries', 'audit_log'] as const;
 export type ProtectedTable = (typeof TABLES)[number];
