@@ -1,6 +1,6 @@
 // The composition root: opens storage, builds the domain services, and serves OCPP, the API, /health and
 // /metrics on one port. `opencpo serve` and the tests start OpenCPO through here.
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from './config/config.ts';
 import { openDatabase, type OpenDatabase } from './storage/database.ts';
 import { BatchWriter } from './storage/batch-writer.ts';
@@ -92,7 +92,12 @@ export async function startOpenCpo(config: Config, log: Logger = createLogger(co
   });
   commands.useTransport(ocpp);
 
-  const http = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  // Fastify logs through ours, so an unhandled API error is logged with its cause; one line per request is not.
+  const http = Fastify({
+    loggerInstance: log.child({ module: 'http' }) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1024 * 1024,
+  });
   http.get('/health', async () => ({ status: 'ok', database: database.kind, connectedStations: ocpp.connectedCount }));
   http.get('/metrics', async (_req, reply) => {
     reply.header('content-type', metrics.registry.contentType);

@@ -7,12 +7,12 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type TProperties } from '@sinclair/typebox';
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import { ApiError, notFound } from './errors.ts';
 import { authorize, principalOf } from './auth.ts';
 import { canSee, requireVisibleStation, visibleStations } from './scope.ts';
-import { audit } from './audit.ts';
+import { audit, audited } from './audit.ts';
 import { DateTime, Nullable, Page, PageQuery, StationId, Text, errorResponses } from './schemas.ts';
 import type { Role } from '../access/tables.ts';
 import type { FieldService } from '../fieldservice/service.ts';
@@ -266,15 +266,20 @@ export function registerFieldServiceRoutes(
       if (b.routeEmails) set.route_emails = JSON.stringify(b.routeEmails);
       if (Object.keys(set).length === 0)
         throw new ApiError(400, 'validation_failed', 'nothing to change', { field: 'body' });
-      const row = await db
-        .updateTable('alert_rules')
-        .set(set)
-        .where('id', '=', req.params.id)
-        .returningAll()
-        .executeTakeFirst();
-      if (!row) throw notFound(`alert rule ${req.params.id}`);
-      await audit(req, { action: 'alert_rule.updated', target: `alert_rule:${row.id}`, outcome: 'ok', details: b });
-      return row;
+      return audited(
+        req,
+        async (trx) => {
+          const row = await trx
+            .updateTable('alert_rules')
+            .set(set)
+            .where('id', '=', req.params.id)
+            .returningAll()
+            .executeTakeFirst();
+          if (!row) throw notFound(`alert rule ${req.params.id}`);
+          return row;
+        },
+        (row) => ({ action: 'alert_rule.updated', target: `alert_rule:${row.id}`, outcome: 'ok', details: b }),
+      );
     },
   );
 
@@ -308,17 +313,16 @@ export function registerFieldServiceRoutes(
         skills: JSON.stringify(b.skills),
         active: b.active ?? true,
       };
-      await db
-        .insertInto('technicians')
-        .values(values)
-        .onConflict((oc) => oc.column('id').doUpdateSet({ ...values }))
-        .execute();
-      await audit(req, {
-        action: 'technician.saved',
-        target: `technician:${req.params.id}`,
-        outcome: 'ok',
-        details: b,
-      });
+      await audited(
+        req,
+        (trx) =>
+          trx
+            .insertInto('technicians')
+            .values(values)
+            .onConflict((oc) => oc.column('id').doUpdateSet({ ...values }))
+            .execute(),
+        { action: 'technician.saved', target: `technician:${req.params.id}`, outcome: 'ok', details: b },
+      );
       return { id: req.params.id, ...b, active: values.active };
     },
   );
@@ -338,17 +342,16 @@ export function registerFieldServiceRoutes(
     async (req, reply) => {
       await requireVisibleStation(req, req.params.stationId);
       const values = { station_id: req.params.stationId, zone: req.body.zone, site_id: req.body.siteId ?? null };
-      await db
-        .insertInto('station_zones')
-        .values(values)
-        .onConflict((oc) => oc.column('station_id').doUpdateSet({ zone: values.zone, site_id: values.site_id }))
-        .execute();
-      await audit(req, {
-        action: 'station.zone_set',
-        target: `station:${req.params.stationId}`,
-        outcome: 'ok',
-        details: req.body,
-      });
+      await audited(
+        req,
+        (trx) =>
+          trx
+            .insertInto('station_zones')
+            .values(values)
+            .onConflict((oc) => oc.column('station_id').doUpdateSet({ zone: values.zone, site_id: values.site_id }))
+            .execute(),
+        { action: 'station.zone_set', target: `station:${req.params.stationId}`, outcome: 'ok', details: req.body },
+      );
       reply.code(204);
     },
   );
@@ -461,9 +464,9 @@ export function registerFieldServiceRoutes(
           field: 'body/stationId',
         });
       await requireVisibleStation(req, stationId);
-      const wo = await db
-        .transaction()
-        .execute((trx) =>
+      const wo = await audited(
+        req,
+        (trx) =>
           workOrders.create(trx, {
             stationId: stationId!,
             evseId,
@@ -477,9 +480,8 @@ export function registerFieldServiceRoutes(
             ...(b.checklist ? { checklist: b.checklist } : {}),
             by: actorOf(req),
           }),
-        )
-        .catch(workOrderError);
-      await audit(req, { action: 'work_order.created', target: `work_order:${wo.id}`, outcome: 'ok', details: b });
+        (wo) => ({ action: 'work_order.created', target: `work_order:${wo.id}`, outcome: 'ok', details: b }),
+      ).catch(workOrderError);
       reply.code(201);
       return wo;
     },
@@ -509,32 +511,39 @@ export function registerFieldServiceRoutes(
     async (req, reply) => {
       const wo = await visibleWorkOrder(req, req.params.id);
       const b = req.body;
-      return idempotent(db, req, reply, wo.id, async () => {
-        const by = actorOf(req);
-        let current = wo;
+      const by = actorOf(req);
+      const entry = { action: 'work_order.updated', target: `work_order:${wo.id}`, outcome: 'ok', details: b };
+      // A status move and the notes that go with it are one change: both, or neither.
+      const apply = async (trx: Transaction<Database>) => {
+        let current = (await workOrders.get(wo.id, trx)) ?? wo;
         if (b.status && b.status !== current.status) {
-          current = await workOrders
-            .transition(wo.id, b.status, by, b.technicianId ? { technicianId: b.technicianId } : {})
-            .catch(workOrderError);
+          current = await workOrders.transition(
+            wo.id,
+            b.status,
+            by,
+            b.technicianId ? { technicianId: b.technicianId } : {},
+            trx,
+          );
         } else if (b.technicianId && b.technicianId !== current.technicianId) {
-          current = await workOrders
-            .transition(wo.id, 'assigned', by, { technicianId: b.technicianId })
-            .catch(workOrderError);
+          current = await workOrders.transition(wo.id, 'assigned', by, { technicianId: b.technicianId }, trx);
         }
         if (b.note || b.attachments || b.parts || b.checklistDone || b.laborCostMinor !== undefined) {
-          current = await workOrders
-            .update(wo.id, by, {
+          current = await workOrders.update(
+            wo.id,
+            by,
+            {
               ...(b.note ? { note: b.note } : {}),
               ...(b.attachments ? { attachments: b.attachments } : {}),
               ...(b.parts ? { parts: b.parts } : {}),
               ...(b.checklistDone ? { checklistDone: b.checklistDone } : {}),
               ...(b.laborCostMinor !== undefined ? { laborCostMinor: b.laborCostMinor } : {}),
-            })
-            .catch(workOrderError);
+            },
+            trx,
+          );
         }
-        await audit(req, { action: 'work_order.updated', target: `work_order:${wo.id}`, outcome: 'ok', details: b });
         return current;
-      });
+      };
+      return idempotent(db, req, reply, wo.id, () => audited(req, apply, entry)).catch(workOrderError);
     },
   );
 
@@ -559,18 +568,24 @@ export function registerFieldServiceRoutes(
     async (req, reply) => {
       const wo = await visibleWorkOrder(req, req.params.id);
       const b = req.body;
-      return idempotent(db, req, reply, wo.id, async () => {
-        const resolved = await workOrders
-          .resolve(wo.id, actorOf(req), {
-            causeCode: b.causeCode,
-            ...(b.exclusionReason ? { exclusionReason: b.exclusionReason as 1 | 2 | 3 | 4 | 5 | 6 } : {}),
-            ...(b.notes ? { notes: b.notes } : {}),
-            ...(b.attachments ? { attachments: b.attachments } : {}),
-          })
-          .catch(workOrderError);
-        await audit(req, { action: 'work_order.resolved', target: `work_order:${wo.id}`, outcome: 'ok', details: b });
-        return resolved;
-      });
+      return idempotent(db, req, reply, wo.id, () =>
+        audited(
+          req,
+          (trx) =>
+            workOrders.resolve(
+              wo.id,
+              actorOf(req),
+              {
+                causeCode: b.causeCode,
+                ...(b.exclusionReason ? { exclusionReason: b.exclusionReason as 1 | 2 | 3 | 4 | 5 | 6 } : {}),
+                ...(b.notes ? { notes: b.notes } : {}),
+                ...(b.attachments ? { attachments: b.attachments } : {}),
+              },
+              trx,
+            ),
+          { action: 'work_order.resolved', target: `work_order:${wo.id}`, outcome: 'ok', details: b },
+        ),
+      ).catch(workOrderError);
     },
   );
 
@@ -739,18 +754,22 @@ export function registerFieldServiceRoutes(
         .where('id', '=', req.body.id)
         .executeTakeFirst();
       if (exists) throw new ApiError(409, 'conflict', `webhook ${req.body.id} exists`, { field: 'body/id' });
-      const created = await addWebhook(db, {
-        id: req.body.id,
-        url: req.body.url,
-        ...(req.body.topics ? { topics: req.body.topics } : {}),
-        ...(req.body.siteId ? { siteId: req.body.siteId } : {}),
-      });
-      await audit(req, {
-        action: 'webhook.created',
-        target: `webhook:${created.id}`,
-        outcome: 'ok',
-        details: { url: req.body.url, topics: req.body.topics ?? ['*'] },
-      });
+      const created = await audited(
+        req,
+        (trx) =>
+          addWebhook(trx, {
+            id: req.body.id,
+            url: req.body.url,
+            ...(req.body.topics ? { topics: req.body.topics } : {}),
+            ...(req.body.siteId ? { siteId: req.body.siteId } : {}),
+          }),
+        (c) => ({
+          action: 'webhook.created',
+          target: `webhook:${c.id}`,
+          outcome: 'ok',
+          details: { url: req.body.url, topics: req.body.topics ?? ['*'] },
+        }),
+      );
       reply.code(201);
       return created;
     },

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../storage/schema.ts';
+import { inTransaction, type Executor } from '../storage/transactions.ts';
 
 export interface InvoiceLine {
   cdrId: string;
@@ -78,17 +79,13 @@ export class InvoicesService {
    * Issues the invoices of one month for an account, one per currency it charged in. Returns the invoices issued
    * (none when there is nothing unbilled; no number is used up then).
    */
-  async issueMonthly(accountId: string, year: number, month: number): Promise<InvoiceRecord[]> {
+  async issueMonthly(accountId: string, year: number, month: number, db: Executor = this.db): Promise<InvoiceRecord[]> {
     const periodStart = new Date(Date.UTC(year, month - 1, 1));
     const periodEnd = new Date(Date.UTC(year, month, 1));
     const issued: InvoiceRecord[] = [];
-    const account = await this.db
-      .selectFrom('billing_accounts')
-      .selectAll()
-      .where('id', '=', accountId)
-      .executeTakeFirst();
+    const account = await db.selectFrom('billing_accounts').selectAll().where('id', '=', accountId).executeTakeFirst();
     if (!account) throw new Error(`account ${accountId} not found`);
-    const currencies = await this.db
+    const currencies = await db
       .selectFrom('cdrs')
       .select('currency')
       .distinct()
@@ -98,7 +95,7 @@ export class InvoicesService {
       .where('end_date_time', '<', periodEnd)
       .execute();
     for (const { currency } of currencies) {
-      const invoice = await this.db.transaction().execute(async (trx) => {
+      const invoice = await inTransaction(db, async (trx) => {
         const cdrs = await trx
           .selectFrom('cdrs')
           .selectAll()
@@ -192,13 +189,13 @@ export class InvoicesService {
           .execute();
         return id;
       });
-      if (invoice) issued.push((await this.get(invoice))!);
+      if (invoice) issued.push((await this.get(invoice, db))!);
     }
     return issued;
   }
 
-  async get(id: string): Promise<InvoiceRecord | undefined> {
-    const row = await this.db.selectFrom('invoices').selectAll().where('id', '=', id).executeTakeFirst();
+  async get(id: string, db: Executor = this.db): Promise<InvoiceRecord | undefined> {
+    const row = await db.selectFrom('invoices').selectAll().where('id', '=', id).executeTakeFirst();
     return row ? toRecord(row) : undefined;
   }
 

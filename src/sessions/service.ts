@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import type { BatchWriter } from '../storage/batch-writer.ts';
+import { afterCommit, type Executor } from '../storage/transactions.ts';
 import { TtlCache } from '../storage/read-cache.ts';
 import type { StationsService } from '../stations/service.ts';
 import type { ConnectorStatus } from '../stations/model.ts';
@@ -90,7 +91,11 @@ export class SessionsService {
     });
   }
 
-  async upsertIdToken(token: IdTokenInput): Promise<void> {
+  /**
+   * Creates or updates a token. The change takes effect at the next Authorize: the cached row is dropped once
+   * the change has committed (dropped before, a read in between could cache the old row again).
+   */
+  async upsertIdToken(token: IdTokenInput, db: Executor = this.db): Promise<void> {
     const values = {
       id_token: token.idToken,
       type: token.type ?? 'ISO14443',
@@ -98,12 +103,12 @@ export class SessionsService {
       expires_at: token.expiresAt ?? null,
       group_id: token.groupId ?? null,
     };
-    await this.db
+    await db
       .insertInto('id_tokens')
       .values(values)
       .onConflict((oc) => oc.column('id_token').doUpdateSet({ ...values, updated_at: new Date() }))
       .execute();
-    this.forgetIdToken(token.idToken);
+    afterCommit(db, () => this.forgetIdToken(token.idToken));
   }
 
   /** Drops a token from the authorization cache; call after changing it anywhere. */

@@ -5,6 +5,7 @@ import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import type { BatchWriter } from '../storage/batch-writer.ts';
+import type { Executor } from '../storage/transactions.ts';
 import { hashPassword, verifyPassword } from '../security/passwords.ts';
 import type { EventBus } from '../events/bus.ts';
 import type {
@@ -99,9 +100,9 @@ export class StationsService {
   }
 
   /** Registers (or updates) a charger ahead of its first connection; the password is stored hashed. */
-  async register(station: StationRegistration): Promise<void> {
+  async register(station: StationRegistration, db: Executor = this.db): Promise<void> {
     const password_hash = station.password ? await hashPassword(station.password) : null;
-    await this.db
+    await db
       .insertInto('stations')
       .values({ ...emptyStation(station.id), password_hash, admission: station.admission ?? 'allowed' })
       .onConflict((oc) =>
@@ -115,8 +116,8 @@ export class StationsService {
   }
 
   /** Allows or blocks a registered charger without touching its password (operator API). */
-  async setAdmission(stationId: string, admission: 'allowed' | 'blocked'): Promise<boolean> {
-    const r = await this.db
+  async setAdmission(stationId: string, admission: 'allowed' | 'blocked', db: Executor = this.db): Promise<boolean> {
+    const r = await db
       .updateTable('stations')
       .set({ admission, updated_at: new Date() })
       .where('id', '=', stationId)
@@ -125,9 +126,9 @@ export class StationsService {
   }
 
   /** Sets (stored hashed) or removes a charger's Basic-auth password without touching its admission. */
-  async setPassword(stationId: string, password: string | null): Promise<boolean> {
+  async setPassword(stationId: string, password: string | null, db: Executor = this.db): Promise<boolean> {
     const password_hash = password ? await hashPassword(password) : null;
-    const r = await this.db
+    const r = await db
       .updateTable('stations')
       .set({ password_hash, updated_at: new Date() })
       .where('id', '=', stationId)
