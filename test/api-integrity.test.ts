@@ -1,6 +1,6 @@
 // What the API stores, on both backends: text PostgreSQL cannot store is refused before anything is written; a
 // change and its audit entry commit together (or neither does), and a 500 is logged with its cause but answers
-// nothing of it.
+// nothing of it; Idempotency-Key applies a change once, also under concurrent retries.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
@@ -214,6 +214,78 @@ for (const backend of BACKENDS) {
       assert.equal(key.status, 201);
       const entries = await admin.get(`/api/v1/audit-log?action=api_key.create&target=${key.body.id}`);
       assert.equal(entries.body.total, 1);
+    });
+
+    it('applies a change once per Idempotency-Key, also when the retries arrive at once', async () => {
+      const open = (client: ReturnType<typeof apiClient>, symptom: string) =>
+        client.call(
+          'POST',
+          '/api/v1/work-orders',
+          { stationId: 'INTEGRITY-1', symptom },
+          { 'idempotency-key': 'wo-create-0001' },
+        );
+      const first = await open(admin, 'screen dark');
+      assert.equal(first.status, 201);
+      const retry = await open(admin, 'screen dark');
+      assert.equal(retry.status, 201);
+      assert.equal(retry.headers.get('idempotent-replayed'), 'true');
+      assert.deepEqual(retry.body, first.body);
+      const listed = await admin.get('/api/v1/work-orders?stationId=INTEGRITY-1');
+      assert.equal(listed.body.items.filter((w: any) => w.symptom === 'screen dark').length, 1);
+      const reused = await open(admin, 'another thing');
+      assert.equal(reused.status, 422);
+      assert.match(reused.body.message, /headers\.idempotency-key/);
+      // Keys are the sender's own: another key holder's same key is another request.
+      const other = apiClient(
+        server.url,
+        (await server.app.access.createApiKey({ name: 'other', role: 'operator' })).key,
+      );
+      const theirs = await open(other, 'screen dark');
+      assert.equal(theirs.status, 201);
+      assert.notEqual(theirs.body.id, first.body.id);
+
+      const patches = await Promise.all(
+        Array.from({ length: 10 }, () =>
+          admin.call(
+            'PATCH',
+            `/api/v1/work-orders/${first.body.id}`,
+            { note: 'checked the fuse' },
+            {
+              'idempotency-key': 'wo-note-0001',
+            },
+          ),
+        ),
+      );
+      assert.deepEqual(
+        patches.map((p) => p.status),
+        Array(10).fill(200),
+      );
+      assert.equal(patches.filter((p) => p.headers.get('idempotent-replayed') === 'true').length, 9);
+      for (const p of patches) assert.deepEqual(p.body, patches[0]!.body);
+      const detail = await admin.get(`/api/v1/work-orders/${first.body.id}`);
+      assert.equal(detail.body.workOrder.notes.length, 1, 'the note was added once');
+
+      const before = await balance();
+      for (let i = 0; i < 3; i++) {
+        const topUp = await admin.call(
+          'POST',
+          `/api/v1/accounts/${accountId}/wallet/top-ups`,
+          { amount: '7.50', reference: 'card 1234' },
+          { 'idempotency-key': 'top-up-0001' },
+        );
+        assert.equal(topUp.status, 200);
+      }
+      assert.equal(Number(await balance()) - Number(before), 7.5, 'credited once');
+
+      // A route that would not apply the key once refuses it rather than ignore it.
+      const ignored = await admin.call(
+        'POST',
+        '/api/v1/organisations',
+        { name: 'Keyed', kind: 'site_host' },
+        { 'idempotency-key': 'org-create-0001' },
+      );
+      assert.equal(ignored.status, 400);
+      assert.match(ignored.body.message, /^headers\.idempotency-key/);
     });
   });
 }

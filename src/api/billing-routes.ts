@@ -8,6 +8,7 @@ import { sql } from 'kysely';
 import { ApiError, notFound } from './errors.ts';
 import { authorize, principalOf } from './auth.ts';
 import { audited } from './audit.ts';
+import { IdempotencyHeaders, idempotent } from './idempotency.ts';
 import { canSee, visibleStations } from './scope.ts';
 import {
   DateTime,
@@ -22,6 +23,7 @@ import {
 } from './schemas.ts';
 import { withinScope } from './common.ts';
 import type { Role } from '../access/tables.ts';
+import type { Executor } from '../storage/transactions.ts';
 import type { BillingService, CostSoFar } from '../billing/service.ts';
 import { TariffNotFoundError, type TariffRecord } from '../billing/tariff-store.ts';
 import { TariffValidationError, type TariffBody } from '../billing/tariff.ts';
@@ -257,7 +259,7 @@ export function registerBillingRoutes(root: FastifyInstance, deps: BillingRoutes
     return cost ? costOut(cost) : null;
   });
 
-  const accountOut = async (a: Account) => ({
+  const accountOut = async (a: Account, trx?: Executor) => ({
     id: a.id,
     kind: a.kind,
     name: a.name,
@@ -266,7 +268,7 @@ export function registerBillingRoutes(root: FastifyInstance, deps: BillingRoutes
     currency: a.currency,
     paymentMethod: a.paymentMethod,
     tokens: a.tokens,
-    walletBalance: formatMinor(await billing.wallet.balance(a), a.currency),
+    walletBalance: formatMinor(await billing.wallet.balance(a, trx), a.currency),
   });
 
   // ---- tariffs
@@ -762,13 +764,14 @@ export function registerBillingRoutes(root: FastifyInstance, deps: BillingRoutes
       preHandler: authorize(...WRITERS),
       schema: {
         tags: ['billing'],
-        summary: 'Credit the prepaid wallet (a ledger journal from the external account)',
+        summary: 'Credit the prepaid wallet (a ledger journal from the external account) (Idempotency-Key)',
         params: obj({ accountId: Id }),
+        headers: IdempotencyHeaders,
         body: obj({ amount: Type.String({ pattern: '^\\d{1,9}(\\.\\d{1,3})?$' }), reference: Text(200) }),
         response: { 200: AccountSchema, ...errorResponses(404) },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const account = await accountOr404(req.params.accountId);
       let minor: number;
       try {
@@ -782,13 +785,16 @@ export function registerBillingRoutes(root: FastifyInstance, deps: BillingRoutes
         throw new ApiError(400, 'validation_failed', 'body.amount must be positive', [
           { field: 'body.amount', problem: 'must be positive' },
         ]);
-      await audited(req, (trx) => billing.wallet.topUp(account, minor, req.body.reference, trx), {
-        action: 'wallet.top_up',
-        target: account.id,
-        outcome: 'success',
-        details: req.body,
-      });
-      return accountOut(account);
+      return idempotent(
+        req,
+        reply,
+        200,
+        async (trx) => {
+          await billing.wallet.topUp(account, minor, req.body.reference, trx);
+          return accountOut(account, trx);
+        },
+        { action: 'wallet.top_up', target: account.id, outcome: 'success', details: req.body },
+      );
     },
   );
 

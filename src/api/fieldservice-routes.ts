@@ -1,10 +1,9 @@
 // Field service under /api/v1: alerts and alert rules, technicians, work orders (create from an outage or
 // alert, move along, add notes/photos/parts, resolve with the root cause), a technician's own view (my work
 // orders, the asset's recent faults and commands, remote reset and unlock of the asset), and webhook
-// subscriptions for field-service systems. Changes from integrations carry an Idempotency-Key: a retried
-// request gets the first answer again instead of being applied twice.
-import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+// subscriptions for field-service systems. Changes to work orders take an Idempotency-Key (idempotency.ts): a
+// retried request gets the first answer again instead of being applied twice.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type TProperties } from '@sinclair/typebox';
 import { sql, type Kysely, type Transaction } from 'kysely';
@@ -13,6 +12,7 @@ import { ApiError, notFound } from './errors.ts';
 import { authorize, principalOf } from './auth.ts';
 import { canSee, requireVisibleStation, visibleStations } from './scope.ts';
 import { audit, audited } from './audit.ts';
+import { IdempotencyHeaders, idempotent } from './idempotency.ts';
 import { DateTime, Nullable, Page, PageQuery, StationId, Text, errorResponses } from './schemas.ts';
 import type { Role } from '../access/tables.ts';
 import type { FieldService } from '../fieldservice/service.ts';
@@ -102,48 +102,6 @@ const actorOf = (req: FastifyRequest) => {
   const p = principalOf(req);
   return `${p.kind}:${p.name}`;
 };
-
-/**
- * Runs a change once per Idempotency-Key: the first answer is stored with a digest of the request, a retry with
- * the same key and body gets it back, the same key with another body is refused (422).
- */
-async function idempotent<T extends object>(
-  db: Kysely<Database>,
-  req: FastifyRequest,
-  reply: FastifyReply,
-  workOrderId: string,
-  apply: () => Promise<T>,
-): Promise<T> {
-  const raw = req.headers['idempotency-key'];
-  if (raw === undefined) return apply();
-  const key = String(raw);
-  if (!/^[A-Za-z0-9_.:-]{8,128}$/.test(key)) {
-    throw new ApiError(400, 'validation_failed', 'Idempotency-Key must be 8–128 of A-Z a-z 0-9 _ . : -', {
-      field: 'headers/idempotency-key',
-    });
-  }
-  const scoped = `${principalOf(req).id}:${key}`;
-  const hash = createHash('sha256')
-    .update(`${req.method} ${req.url}\n${JSON.stringify(req.body ?? null)}`)
-    .digest('hex');
-  const seen = await db.selectFrom('work_order_idempotency').selectAll().where('key', '=', scoped).executeTakeFirst();
-  if (seen) {
-    if (seen.request_hash !== hash) {
-      throw new ApiError(422, 'idempotency_key_reused', 'this Idempotency-Key was used for a different request', {
-        field: 'headers/idempotency-key',
-      });
-    }
-    reply.header('idempotent-replayed', 'true');
-    return seen.response as T;
-  }
-  const response = await apply();
-  await db
-    .insertInto('work_order_idempotency')
-    .values({ key: scoped, work_order_id: workOrderId, request_hash: hash, response: JSON.stringify(response) })
-    .onConflict((oc) => oc.column('key').doNothing())
-    .execute();
-  return response;
-}
 
 export function registerFieldServiceRoutes(
   root: FastifyInstance,
@@ -424,7 +382,8 @@ export function registerFieldServiceRoutes(
       preHandler: authorize(...DISPATCHERS),
       schema: {
         tags: ['field service'],
-        summary: 'Open a work order for an outage, an alert, or a station',
+        summary: 'Open a work order for an outage, an alert, or a station (Idempotency-Key)',
+        headers: IdempotencyHeaders,
         body: obj({
           outageId: Type.Optional(Id),
           alertId: Type.Optional(Id),
@@ -464,8 +423,10 @@ export function registerFieldServiceRoutes(
           field: 'body/stationId',
         });
       await requireVisibleStation(req, stationId);
-      const wo = await audited(
+      return idempotent(
         req,
+        reply,
+        201,
         (trx) =>
           workOrders.create(trx, {
             stationId: stationId!,
@@ -482,8 +443,6 @@ export function registerFieldServiceRoutes(
           }),
         (wo) => ({ action: 'work_order.created', target: `work_order:${wo.id}`, outcome: 'ok', details: b }),
       ).catch(workOrderError);
-      reply.code(201);
-      return wo;
     },
   );
 
@@ -495,7 +454,7 @@ export function registerFieldServiceRoutes(
         tags: ['field service'],
         summary: 'Update a work order: status, technician, notes, photos, parts, checklist, labour (Idempotency-Key)',
         params: obj({ id: Id }),
-        headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ maxLength: 128 })) }),
+        headers: IdempotencyHeaders,
         body: obj({
           status: Type.Optional(Status),
           technicianId: Type.Optional(Slug),
@@ -543,7 +502,7 @@ export function registerFieldServiceRoutes(
         }
         return current;
       };
-      return idempotent(db, req, reply, wo.id, () => audited(req, apply, entry)).catch(workOrderError);
+      return idempotent(req, reply, 200, apply, entry).catch(workOrderError);
     },
   );
 
@@ -555,7 +514,7 @@ export function registerFieldServiceRoutes(
         tags: ['field service'],
         summary: "Resolve with the root cause: corrects the outage's cause and, with exclusionReason, excludes it",
         params: obj({ id: Id }),
-        headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ maxLength: 128 })) }),
+        headers: IdempotencyHeaders,
         body: obj({
           causeCode: CauseCode,
           exclusionReason: Type.Optional(Type.Integer({ minimum: 1, maximum: 6 })),
@@ -568,23 +527,23 @@ export function registerFieldServiceRoutes(
     async (req, reply) => {
       const wo = await visibleWorkOrder(req, req.params.id);
       const b = req.body;
-      return idempotent(db, req, reply, wo.id, () =>
-        audited(
-          req,
-          (trx) =>
-            workOrders.resolve(
-              wo.id,
-              actorOf(req),
-              {
-                causeCode: b.causeCode,
-                ...(b.exclusionReason ? { exclusionReason: b.exclusionReason as 1 | 2 | 3 | 4 | 5 | 6 } : {}),
-                ...(b.notes ? { notes: b.notes } : {}),
-                ...(b.attachments ? { attachments: b.attachments } : {}),
-              },
-              trx,
-            ),
-          { action: 'work_order.resolved', target: `work_order:${wo.id}`, outcome: 'ok', details: b },
-        ),
+      return idempotent(
+        req,
+        reply,
+        200,
+        (trx) =>
+          workOrders.resolve(
+            wo.id,
+            actorOf(req),
+            {
+              causeCode: b.causeCode,
+              ...(b.exclusionReason ? { exclusionReason: b.exclusionReason as 1 | 2 | 3 | 4 | 5 | 6 } : {}),
+              ...(b.notes ? { notes: b.notes } : {}),
+              ...(b.attachments ? { attachments: b.attachments } : {}),
+            },
+            trx,
+          ),
+        { action: 'work_order.resolved', target: `work_order:${wo.id}`, outcome: 'ok', details: b },
       ).catch(workOrderError);
     },
   );

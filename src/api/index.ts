@@ -8,6 +8,7 @@ import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import { ApiError, installErrorHandling } from './errors.ts';
 import { installValidation } from './validation.ts';
+import { installIdempotency } from './idempotency.ts';
 import { bearerOf, installAuthentication } from './auth.ts';
 import { digest } from '../access/service.ts';
 import type { ApiContext } from './context.ts';
@@ -41,6 +42,7 @@ export function apiOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): ApiOpti
 export async function registerApi(app: FastifyInstance, context: ApiContext, options: ApiOptions = {}): Promise<void> {
   app.decorate('api', context);
   installValidation(app);
+  installIdempotency(app);
   installErrorHandling(app);
   // Closed unless origins are configured: a browser page elsewhere cannot use an operator's session.
   await app.register(cors, { origin: options.corsOrigins?.length ? options.corsOrigins : false });

@@ -52,8 +52,8 @@ export class WalletProvider implements PaymentProvider {
     ]);
   }
 
-  balance(account: Account): Promise<number> {
-    return balance(this.db, walletOf(account.id), account.currency);
+  balance(account: Account, db: Executor = this.db): Promise<number> {
+    return balance(db, walletOf(account.id), account.currency);
   }
 
   async hold(ctx: PaymentContext, amountMinor: number) {
