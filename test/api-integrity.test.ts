@@ -1,12 +1,14 @@
 // What the API stores, on both backends: text PostgreSQL cannot store is refused before anything is written; a
 // change and its audit entry commit together (or neither does), and a 500 is logged with its cause but answers
-// nothing of it; Idempotency-Key applies a change once, also under concurrent retries.
+// nothing of it; Idempotency-Key applies a change once, also under concurrent retries; a token changed by CSV
+// import counts at the next Authorize.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { sql } from 'kysely';
 import { BACKENDS, startTestServer, type TestServer } from './support/backends.ts';
 import { apiClient } from './support/api-client.ts';
+import { openRaw } from './support/raw-charger.ts';
 
 const LONE_SURROGATE = '\ud800';
 const NUL = '\u0000';
@@ -286,6 +288,22 @@ for (const backend of BACKENDS) {
       );
       assert.equal(ignored.status, 400);
       assert.match(ignored.body.message, /^headers\.idempotency-key/);
+    });
+
+    it('a token blocked by CSV import is refused at the next Authorize', async () => {
+      assert.equal((await admin.post('/api/v1/id-tokens', { idToken: 'CSV-CACHED' })).status, 201);
+      const charger = await openRaw(`${server.wsBase}/INTEGRITY-AUTH`, 'ocpp1.6');
+      try {
+        const authorize = async () => ((await charger.call('Authorize', { idTag: 'CSV-CACHED' }))[2] as any).idTagInfo;
+        assert.equal((await authorize()).status, 'Accepted');
+        const imported = await admin.call('POST', '/api/v1/id-tokens/import', 'idToken,status\nCSV-CACHED,blocked\n', {
+          'content-type': 'text/csv',
+        });
+        assert.equal(imported.status, 200);
+        assert.equal((await authorize()).status, 'Blocked');
+      } finally {
+        await charger.close();
+      }
     });
   });
 }

@@ -244,24 +244,14 @@ export function registerTokenRoutes(root: FastifyInstance): void {
           problems.slice(0, 100),
         );
       }
+      // The register (and its authorization cache) is the sessions domain's: imported rows count at once.
       await audited(
         req,
-        async (trx) => {
-          for (const t of tokens) {
-            const values = {
-              id_token: t.idToken,
-              type: t.type ?? 'ISO14443',
-              status: t.status ?? 'accepted',
-              expires_at: t.expiresAt ? new Date(t.expiresAt) : null,
-              group_id: t.groupId ?? null,
-            };
-            await trx
-              .insertInto('id_tokens')
-              .values(values)
-              .onConflict((oc) => oc.column('id_token').doUpdateSet({ ...values, updated_at: new Date() }))
-              .execute();
-          }
-        },
+        (trx) =>
+          sessions.upsertIdTokens(
+            tokens.map((t) => ({ ...t, expiresAt: t.expiresAt ? new Date(t.expiresAt) : null })),
+            trx,
+          ),
         { action: 'id_token.import', target: null, outcome: 'success', details: { rows: tokens.length } },
       );
       return { imported: tokens.length };
