@@ -18,6 +18,7 @@ import {
 } from '../stations/commands.ts';
 import type { Role } from '../access/tables.ts';
 import { LocalListError, planLocalList, recordLocalList } from '../assets/local-lists.ts';
+import { withoutSecrets } from '../stations/secret-settings.ts';
 import type { Executor } from '../storage/transactions.ts';
 
 /** Names a charger component or variable (device model and configuration key names). */
@@ -317,7 +318,8 @@ export function registerCommandRoutes(root: FastifyInstance): void {
       async (req) => {
         const principal = principalOf(req);
         const { stationId } = req.params as { stationId: string };
-        const request = req.body;
+        // What was asked, as the audit log keeps it: without the values of password settings.
+        const request = withoutSecrets(req.body);
         const refuse = async (outcome: string, error: ApiError) => {
           await audit(req, { action, target: stationId, outcome, details: { request, reason: error.message } });
           throw error;

@@ -6,6 +6,7 @@ import { sql } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import type { BatchWriter } from '../storage/batch-writer.ts';
 import type { Executor } from '../storage/transactions.ts';
+import { REDACTED, isPasswordSetting } from './secret-settings.ts';
 import { hashPassword, verifyPassword } from '../security/passwords.ts';
 import type { EventBus } from '../events/bus.ts';
 import type {
@@ -351,7 +352,7 @@ export class StationsService {
         variable: v.variable,
         variable_instance: v.variableInstance ?? '',
         attribute_type: v.attributeType ?? 'Actual',
-        value: v.value ?? null,
+        value: typeof v.value === 'string' && isPasswordSetting(v) ? REDACTED : (v.value ?? null),
         mutability: v.mutability ?? null,
         characteristics: JSON.stringify(v.characteristics ?? null),
         updated_at: now,
@@ -366,7 +367,7 @@ export class StationsService {
       configuration_keys: keys.map((k) => ({
         station_id: stationId,
         key: k.key,
-        value: k.value ?? null,
+        value: typeof k.value === 'string' && isPasswordSetting({ variable: k.key }) ? REDACTED : (k.value ?? null),
         readonly: k.readonly,
         updated_at: now,
       })),
