@@ -186,6 +186,7 @@ export class StationsService {
       timestamp: now,
       payload: { reason },
     });
+    this.bus?.publish({ type: 'station.disconnected', stationId, reason, at: now });
   }
 
   async boot(stationId: string, info: BootInfo): Promise<BootDecision> {
