@@ -1,6 +1,6 @@
 // The composition root: opens storage, builds the domain services, and serves OCPP, the API, /health and
 // /metrics on one port. `opencpo serve` and the tests start OpenCPO through here.
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import type { Config } from './config/config.ts';
 import { systemClock, type Clock } from './time/clock.ts';
@@ -105,7 +105,12 @@ export async function startOpenCpo(
   });
   commands.useTransport(ocpp);
 
-  const http = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  // Fastify logs through ours, so an unhandled API error is logged with its cause; one line per request is not.
+  const http = Fastify({
+    loggerInstance: log.child({ module: 'http' }) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1024 * 1024,
+  });
   // 503 when the database does not answer (the group commit's connections: what every charger's message needs).
   const health = new Health({ database: () => sql`SELECT 1`.execute(database.commitDb) });
   http.get('/health', async (_req, reply) => {

@@ -5,6 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../storage/schema.ts';
+import { inTransaction, type Executor } from '../storage/transactions.ts';
 import { hashPassword, verifyPassword } from '../security/passwords.ts';
 import type { Role } from './tables.ts';
 
@@ -63,6 +64,13 @@ export interface ApiKeyInput {
   createdBy?: string | null;
 }
 
+export interface LoginUser {
+  id: string;
+  name: string;
+  role: Role;
+  organisationId: string | null;
+}
+
 export class DuplicateError extends Error {
   constructor(message: string) {
     super(message);
@@ -99,15 +107,15 @@ export class AccessService {
 
   // ---- users -------------------------------------------------------------------------------------
 
-  async createUser(input: UserInput): Promise<{ id: string }> {
-    const existing = await this.db
+  async createUser(input: UserInput, db: Executor = this.db): Promise<{ id: string }> {
+    const existing = await db
       .selectFrom('users')
       .select('id')
       .where((eb) => eb(eb.fn('lower', ['email']), '=', input.email.toLowerCase()))
       .executeTakeFirst();
     if (existing) throw new DuplicateError(`a user with e-mail ${input.email} exists`);
     const password_hash = await hashPassword(input.password);
-    return this.db
+    return db
       .insertInto('users')
       .values({
         email: input.email,
@@ -126,9 +134,10 @@ export class AccessService {
   async updateUser(
     userId: string,
     patch: { name?: string; role?: Role; organisationId?: string | null; password?: string },
+    db: Executor = this.db,
   ): Promise<void> {
     const now = new Date();
-    await this.db
+    await db
       .updateTable('users')
       .set({
         ...(patch.name !== undefined ? { name: patch.name } : {}),
@@ -140,7 +149,7 @@ export class AccessService {
       .where('id', '=', userId)
       .execute();
     if (patch.password !== undefined || patch.role !== undefined || patch.organisationId !== undefined) {
-      await this.db
+      await db
         .updateTable('user_sessions')
         .set({ revoked_at: now })
         .where('user_id', '=', userId)
@@ -153,9 +162,9 @@ export class AccessService {
    * Disables a user: their sessions end, and the API keys they created are revoked, with the keys those keys
    * created in turn (a key's authority is its creator's: it must not outlive a disabled administrator).
    */
-  async disableUser(userId: string): Promise<boolean> {
+  async disableUser(userId: string, db: Executor = this.db): Promise<boolean> {
     const now = new Date();
-    return this.db.transaction().execute(async (trx) => {
+    return inTransaction(db, async (trx) => {
       const r = await trx
         .updateTable('users')
         .set({ disabled_at: now, updated_at: now })
@@ -193,12 +202,11 @@ export class AccessService {
     return Boolean(user || key);
   }
 
-  /** Checks an e-mail and password; on success opens a session and returns its token (shown once). */
-  async login(
-    email: string,
-    password: string,
-    ip: string | null,
-  ): Promise<{ token: string; expiresAt: Date; user: { id: string; name: string; role: Role } } | undefined> {
+  /**
+   * Checks an e-mail and password: the enabled user they belong to, or undefined. Nothing is written, so the
+   * (deliberately slow) hash runs outside any transaction.
+   */
+  async checkLogin(email: string, password: string): Promise<LoginUser | undefined> {
     const user = await this.db
       .selectFrom('users')
       .selectAll()
@@ -209,18 +217,27 @@ export class AccessService {
       ? await verifyPassword(password, user.password_hash)
       : (await verifyPassword(password, DUMMY_HASH), false);
     if (!user || !ok || user.disabled_at) return undefined;
+    return { id: user.id, name: user.name, role: user.role, organisationId: user.organisation_id };
+  }
+
+  /** Opens a login session for a user whose password was checked; returns its token (shown once). */
+  async openSession(
+    user: LoginUser,
+    ip: string | null,
+    db: Executor = this.db,
+  ): Promise<{ token: string; expiresAt: Date }> {
     const token = newSecret(SESSION_PREFIX);
     const expiresAt = new Date(Date.now() + SESSION_TTL_MS);
-    await this.db
+    await db
       .insertInto('user_sessions')
       .values({ user_id: user.id, token_hash: digest(token), ip, expires_at: expiresAt, revoked_at: null })
       .execute();
-    await this.db.updateTable('users').set({ last_login_at: new Date() }).where('id', '=', user.id).execute();
-    return { token, expiresAt, user: { id: user.id, name: user.name, role: user.role } };
+    await db.updateTable('users').set({ last_login_at: new Date() }).where('id', '=', user.id).execute();
+    return { token, expiresAt };
   }
 
-  async logout(token: string): Promise<void> {
-    await this.db
+  async logout(token: string, db: Executor = this.db): Promise<void> {
+    await db
       .updateTable('user_sessions')
       .set({ revoked_at: new Date() })
       .where('token_hash', '=', digest(token))
@@ -235,12 +252,16 @@ export class AccessService {
    * its first 12 characters in clear to tell keys apart (5 fixed and 7 of 43 random ones); a `chosen` secret
    * (the bootstrap key, which may be short or guessable) keeps none.
    */
-  async createApiKey(input: ApiKeyInput, chosen?: string): Promise<{ id: string; key: string }> {
+  async createApiKey(
+    input: ApiKeyInput,
+    chosen?: string,
+    db: Executor = this.db,
+  ): Promise<{ id: string; key: string }> {
     const secret = chosen ?? newSecret(KEY_PREFIX);
     // A key that is expired already would be refused at its first use: that is a mistake worth saying now.
     if (input.expiresAt && input.expiresAt.getTime() <= Date.now())
       throw new AccessValidationError('expiresAt', 'must be in the future');
-    const row = await this.db
+    const row = await db
       .insertInto('api_keys')
       .values({
         name: input.name,
@@ -258,8 +279,8 @@ export class AccessService {
     return { id: row.id, key: secret };
   }
 
-  async revokeApiKey(id: string): Promise<boolean> {
-    const r = await this.db
+  async revokeApiKey(id: string, db: Executor = this.db): Promise<boolean> {
+    const r = await db
       .updateTable('api_keys')
       .set({ revoked_at: new Date() })
       .where('id', '=', id)
@@ -311,8 +332,9 @@ export class AccessService {
 
   // ---- audit log ---------------------------------------------------------------------------------
 
-  async audit(actor: Actor, entry: AuditEntry, ip: string | null): Promise<void> {
-    await this.db
+  /** Writes an audit entry; given the transaction of the change it records, it commits with it or not at all. */
+  async audit(actor: Actor, entry: AuditEntry, ip: string | null, db: Executor = this.db): Promise<void> {
+    await db
       .insertInto('audit_log')
       .values({
         at: new Date(),

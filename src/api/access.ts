@@ -5,7 +5,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { ApiError, notFound } from './errors.ts';
 import { ALL_ROLES, authorize, bearerOf, principalOf } from './auth.ts';
-import { audit } from './audit.ts';
+import { audited } from './audit.ts';
+import { inTransaction } from '../storage/transactions.ts';
 import { DateTime, Email, Nullable, Page, PageQuery, Text, Uuid, errorResponses } from './schemas.ts';
 import { countOf, iso } from './common.ts';
 import { AccessValidationError, DuplicateError } from '../access/service.ts';
@@ -98,11 +99,12 @@ export function registerAccessRoutes(root: FastifyInstance, options: { loginLimi
       },
     },
     async (req) => {
-      const lockedMs = failedLogins.attempt(req.body.email);
+      const { email } = req.body;
+      const lockedMs = failedLogins.attempt(email);
       if (lockedMs > 0) {
         await access.audit(
-          { kind: 'anonymous', id: null, name: req.body.email, role: null, organisationId: null },
-          { action: 'auth.login', target: req.body.email, outcome: 'locked' },
+          { kind: 'anonymous', id: null, name: email, role: null, organisationId: null },
+          { action: 'auth.login', target: email, outcome: 'locked' },
           req.ip,
         );
         throw new ApiError(
@@ -111,23 +113,27 @@ export function registerAccessRoutes(root: FastifyInstance, options: { loginLimi
           `too many failed logins for this account; retry in ${Math.ceil(lockedMs / 1000)} s`,
         );
       }
-      const session = await access.login(req.body.email, req.body.password, req.ip);
-      if (session) failedLogins.succeeded(req.body.email);
-      await access.audit(
-        session
-          ? {
-              kind: 'user',
-              id: session.user.id,
-              name: session.user.name,
-              role: session.user.role,
-              organisationId: null,
-            }
-          : { kind: 'anonymous', id: null, name: req.body.email, role: null, organisationId: null },
-        { action: 'auth.login', target: req.body.email, outcome: session ? 'success' : 'denied' },
-        req.ip,
-      );
-      if (!session) throw new ApiError(401, 'invalid_credentials', 'the e-mail or password is wrong');
-      return { token: session.token, expiresAt: session.expiresAt.toISOString(), user: session.user };
+      const user = await access.checkLogin(email, req.body.password);
+      // The session and the entry that records it commit together.
+      const session = await inTransaction(db, async (trx) => {
+        const opened = user ? await access.openSession(user, req.ip, trx) : undefined;
+        await access.audit(
+          user
+            ? { kind: 'user', ...user }
+            : { kind: 'anonymous', id: null, name: email, role: null, organisationId: null },
+          { action: 'auth.login', target: email, outcome: user ? 'success' : 'denied' },
+          req.ip,
+          trx,
+        );
+        return opened;
+      });
+      if (user) failedLogins.succeeded(email);
+      if (!user || !session) throw new ApiError(401, 'invalid_credentials', 'the e-mail or password is wrong');
+      return {
+        token: session.token,
+        expiresAt: session.expiresAt.toISOString(),
+        user: { id: user.id, name: user.name, role: user.role },
+      };
     },
   );
 
@@ -144,8 +150,11 @@ export function registerAccessRoutes(root: FastifyInstance, options: { loginLimi
     async (req, reply) => {
       const principal = principalOf(req);
       if (principal.kind !== 'user') throw new ApiError(400, 'not_a_session', 'API keys are revoked, not logged out');
-      await access.logout(bearerOf(req)!);
-      await audit(req, { action: 'auth.logout', target: principal.id, outcome: 'success' });
+      await audited(req, (trx) => access.logout(bearerOf(req)!, trx), {
+        action: 'auth.logout',
+        target: principal.id,
+        outcome: 'success',
+      });
       return reply.code(204).send(null);
     },
   );
@@ -226,13 +235,16 @@ export function registerAccessRoutes(root: FastifyInstance, options: { loginLimi
       const b = req.body;
       await checkOrganisation(root, b.role, b.organisationId);
       try {
-        const created = await access.createUser(b);
-        await audit(req, {
-          action: 'user.create',
-          target: created.id,
-          outcome: 'success',
-          details: { email: b.email, role: b.role },
-        });
+        const created = await audited(
+          req,
+          (trx) => access.createUser(b, trx),
+          (c) => ({
+            action: 'user.create',
+            target: c.id,
+            outcome: 'success',
+            details: { email: b.email, role: b.role },
+          }),
+        );
         return reply.code(201).send(created);
       } catch (err) {
         if (err instanceof DuplicateError) throw new ApiError(409, 'duplicate', `body.email: ${err.message}`);
@@ -270,9 +282,8 @@ export function registerAccessRoutes(root: FastifyInstance, options: { loginLimi
         b.role ?? current.role,
         b.organisationId !== undefined ? b.organisationId : current.organisation_id,
       );
-      await access.updateUser(current.id, b);
       const { password, ...details } = b;
-      await audit(req, {
+      await audited(req, (trx) => access.updateUser(current.id, b, trx), {
         action: 'user.update',
         target: current.id,
         outcome: 'success',
@@ -297,8 +308,11 @@ export function registerAccessRoutes(root: FastifyInstance, options: { loginLimi
     async (req, reply) => {
       const exists = await db.selectFrom('users').select('id').where('id', '=', req.params.userId).executeTakeFirst();
       if (!exists) throw notFound(`user ${req.params.userId}`);
-      await access.disableUser(req.params.userId);
-      await audit(req, { action: 'user.disable', target: req.params.userId, outcome: 'success' });
+      await audited(req, (trx) => access.disableUser(req.params.userId, trx), {
+        action: 'user.disable',
+        target: req.params.userId,
+        outcome: 'success',
+      });
       return reply.code(204).send(null);
     },
   );
@@ -372,24 +386,30 @@ export function registerAccessRoutes(root: FastifyInstance, options: { loginLimi
     async (req, reply) => {
       const b = req.body;
       await checkOrganisation(root, b.role, b.organisationId);
-      const created = await access
-        .createApiKey({
-          name: b.name,
-          role: b.role,
-          organisationId: b.organisationId ?? null,
-          expiresAt: b.expiresAt ? new Date(b.expiresAt) : null,
-          createdBy: principalOf(req).id,
-        })
-        .catch((err: unknown) => {
-          if (!(err instanceof AccessValidationError)) throw err;
-          const field = `body.${err.field}`;
-          throw new ApiError(400, 'validation_failed', `${field} ${err.problem}`, [{ field, problem: err.problem }]);
-        });
-      await audit(req, {
-        action: 'api_key.create',
-        target: created.id,
-        outcome: 'success',
-        details: { name: b.name, role: b.role },
+      const created = await audited(
+        req,
+        (trx) =>
+          access.createApiKey(
+            {
+              name: b.name,
+              role: b.role,
+              organisationId: b.organisationId ?? null,
+              expiresAt: b.expiresAt ? new Date(b.expiresAt) : null,
+              createdBy: principalOf(req).id,
+            },
+            undefined,
+            trx,
+          ),
+        (c) => ({
+          action: 'api_key.create',
+          target: c.id,
+          outcome: 'success',
+          details: { name: b.name, role: b.role },
+        }),
+      ).catch((err: unknown) => {
+        if (!(err instanceof AccessValidationError)) throw err;
+        const field = `body.${err.field}`;
+        throw new ApiError(400, 'validation_failed', `${field} ${err.problem}`, [{ field, problem: err.problem }]);
       });
       return reply.code(201).send(created);
     },
@@ -407,12 +427,11 @@ export function registerAccessRoutes(root: FastifyInstance, options: { loginLimi
       },
     },
     async (req, reply) => {
-      const revoked = await access.revokeApiKey(req.params.keyId);
-      await audit(req, {
-        action: 'api_key.revoke',
-        target: req.params.keyId,
-        outcome: revoked ? 'success' : 'not_found',
-      });
+      const revoked = await audited(
+        req,
+        (trx) => access.revokeApiKey(req.params.keyId, trx),
+        (done) => ({ action: 'api_key.revoke', target: req.params.keyId, outcome: done ? 'success' : 'not_found' }),
+      );
       if (!revoked) throw notFound(`active API key ${req.params.keyId}`);
       return reply.code(204).send(null);
     },

@@ -6,12 +6,15 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { ApiError, notFound } from './errors.ts';
 import { ALL_ROLES, authorize, principalOf } from './auth.ts';
-import { audit } from './audit.ts';
+import { audited } from './audit.ts';
 import { requireVisibleStation } from './scope.ts';
 import { DateTime, Email, Nullable, Page, PageQuery, StationId, Text, Uuid, errorResponses } from './schemas.ts';
 import { countOf, iso } from './common.ts';
 import { StationSchema, loadStations } from './stations.ts';
 import { AssetError, type AssetsService } from '../assets/service.ts';
+import type { AuditEntry } from '../access/service.ts';
+import type { Database } from '../storage/schema.ts';
+import type { Transaction } from 'kysely';
 
 const WRITERS = ['admin', 'operator'] as const;
 
@@ -157,6 +160,13 @@ function organisationScope(req: FastifyRequest): string | undefined {
   return p.role === 'site_host' ? (p.organisationId ?? '00000000-0000-0000-0000-000000000000') : undefined;
 }
 
+/** An audited change of the assets domain (see `audited`), its refusals answered as API errors. */
+const assetChange = <T>(
+  req: FastifyRequest,
+  change: (trx: Transaction<Database>) => Promise<T>,
+  entry: AuditEntry | ((result: T) => AuditEntry),
+): Promise<T> => asApi(() => audited(req, change, entry));
+
 export function registerAssetRoutes(root: FastifyInstance, assets: AssetsService): void {
   const app = root.withTypeProvider<TypeBoxTypeProvider>();
   const { db } = root.api;
@@ -230,8 +240,11 @@ export function registerAssetRoutes(root: FastifyInstance, assets: AssetsService
       },
     },
     async (req, reply) => {
-      const created = await asApi(() => assets.createOrganisation(req.body));
-      await audit(req, { action: 'organisation.create', target: created.id, outcome: 'success', details: req.body });
+      const created = await assetChange(
+        req,
+        (trx) => assets.createOrganisation(req.body, trx),
+        (c) => ({ action: 'organisation.create', target: c.id, outcome: 'success', details: req.body }),
+      );
       return reply.code(201).send(created);
     },
   );
@@ -256,8 +269,7 @@ export function registerAssetRoutes(root: FastifyInstance, assets: AssetsService
       },
     },
     async (req) => {
-      await asApi(() => assets.updateOrganisation(req.params.organisationId, req.body));
-      await audit(req, {
+      await assetChange(req, (trx) => assets.updateOrganisation(req.params.organisationId, req.body, trx), {
         action: 'organisation.update',
         target: req.params.organisationId,
         outcome: 'success',
@@ -284,8 +296,11 @@ export function registerAssetRoutes(root: FastifyInstance, assets: AssetsService
       },
     },
     async (req, reply) => {
-      await asApi(() => assets.retireOrganisation(req.params.organisationId));
-      await audit(req, { action: 'organisation.retire', target: req.params.organisationId, outcome: 'success' });
+      await assetChange(req, (trx) => assets.retireOrganisation(req.params.organisationId, trx), {
+        action: 'organisation.retire',
+        target: req.params.organisationId,
+        outcome: 'success',
+      });
       return reply.code(204).send(null);
     },
   );
@@ -356,8 +371,11 @@ export function registerAssetRoutes(root: FastifyInstance, assets: AssetsService
       },
     },
     async (req, reply) => {
-      const created = await asApi(() => assets.createLocation(req.body));
-      await audit(req, { action: 'location.create', target: created.id, outcome: 'success', details: req.body });
+      const created = await assetChange(
+        req,
+        (trx) => assets.createLocation(req.body, trx),
+        (c) => ({ action: 'location.create', target: c.id, outcome: 'success', details: req.body }),
+      );
       return reply.code(201).send(created);
     },
   );
@@ -375,8 +393,7 @@ export function registerAssetRoutes(root: FastifyInstance, assets: AssetsService
       },
     },
     async (req) => {
-      await asApi(() => assets.updateLocation(req.params.locationId, req.body));
-      await audit(req, {
+      await assetChange(req, (trx) => assets.updateLocation(req.params.locationId, req.body, trx), {
         action: 'location.update',
         target: req.params.locationId,
         outcome: 'success',
@@ -400,8 +417,11 @@ export function registerAssetRoutes(root: FastifyInstance, assets: AssetsService
       },
     },
     async (req, reply) => {
-      await asApi(() => assets.retireLocation(req.params.locationId));
-      await audit(req, { action: 'location.retire', target: req.params.locationId, outcome: 'success' });
+      await assetChange(req, (trx) => assets.retireLocation(req.params.locationId, trx), {
+        action: 'location.retire',
+        target: req.params.locationId,
+        outcome: 'success',
+      });
       return reply.code(204).send(null);
     },
   );
@@ -430,9 +450,8 @@ export function registerAssetRoutes(root: FastifyInstance, assets: AssetsService
       },
     },
     async (req, reply) => {
-      await asApi(() => assets.registerStation(req.body));
       const { password, ...details } = req.body;
-      await audit(req, {
+      await assetChange(req, (trx) => assets.registerStation(req.body, trx), {
         action: 'station.register',
         target: req.body.id,
         outcome: 'success',
@@ -465,9 +484,8 @@ export function registerAssetRoutes(root: FastifyInstance, assets: AssetsService
     },
     async (req) => {
       await requireVisibleStation(req, req.params.stationId);
-      await asApi(() => assets.updateStation(req.params.stationId, req.body));
       const { password, ...details } = req.body;
-      await audit(req, {
+      await assetChange(req, (trx) => assets.updateStation(req.params.stationId, req.body, trx), {
         action: 'station.update',
         target: req.params.stationId,
         outcome: 'success',
@@ -492,8 +510,7 @@ export function registerAssetRoutes(root: FastifyInstance, assets: AssetsService
     },
     async (req) => {
       await requireVisibleStation(req, req.params.stationId);
-      await asApi(() => assets.setConnectors(req.params.stationId, req.body.connectors));
-      await audit(req, {
+      await assetChange(req, (trx) => assets.setConnectors(req.params.stationId, req.body.connectors, trx), {
         action: 'station.connectors',
         target: req.params.stationId,
         outcome: 'success',
@@ -517,8 +534,11 @@ export function registerAssetRoutes(root: FastifyInstance, assets: AssetsService
     },
     async (req, reply) => {
       await requireVisibleStation(req, req.params.stationId);
-      await asApi(() => assets.retireStation(req.params.stationId));
-      await audit(req, { action: 'station.retire', target: req.params.stationId, outcome: 'success' });
+      await assetChange(req, (trx) => assets.retireStation(req.params.stationId, trx), {
+        action: 'station.retire',
+        target: req.params.stationId,
+        outcome: 'success',
+      });
       return reply.code(204).send(null);
     },
   );

@@ -7,7 +7,8 @@ import { Type, type TProperties } from '@sinclair/typebox';
 import { sql } from 'kysely';
 import { ApiError, notFound } from './errors.ts';
 import { authorize, principalOf } from './auth.ts';
-import { audit } from './audit.ts';
+import { audited } from './audit.ts';
+import { IdempotencyHeaders, idempotent } from './idempotency.ts';
 import { canSee, visibleStations } from './scope.ts';
 import {
   DateTime,
@@ -22,6 +23,7 @@ import {
 } from './schemas.ts';
 import { withinScope } from './common.ts';
 import type { Role } from '../access/tables.ts';
+import type { Executor } from '../storage/transactions.ts';
 import type { BillingService, CostSoFar } from '../billing/service.ts';
 import { TariffNotFoundError, type TariffRecord } from '../billing/tariff-store.ts';
 import { MAX_PRICE, TariffValidationError, type TariffBody } from '../billing/tariff.ts';
@@ -263,7 +265,7 @@ export function registerBillingRoutes(root: FastifyInstance, deps: BillingRoutes
     return cost ? costOut(cost) : null;
   });
 
-  const accountOut = async (a: Account) => ({
+  const accountOut = async (a: Account, trx?: Executor) => ({
     id: a.id,
     kind: a.kind,
     name: a.name,
@@ -272,7 +274,7 @@ export function registerBillingRoutes(root: FastifyInstance, deps: BillingRoutes
     currency: a.currency,
     paymentMethod: a.paymentMethod,
     tokens: a.tokens,
-    walletBalance: formatMinor(await billing.wallet.balance(a), a.currency),
+    walletBalance: formatMinor(await billing.wallet.balance(a, trx), a.currency),
   });
 
   // ---- tariffs
@@ -305,10 +307,12 @@ export function registerBillingRoutes(root: FastifyInstance, deps: BillingRoutes
       },
     },
     async (req, reply) => {
-      const created = await billing.tariffs
-        .create(req.body.name, req.body.tariff as TariffBody, principalOf(req).name)
-        .catch(domainError('body.tariff'));
-      await audit(req, { action: 'tariff.create', target: created.id, outcome: 'success', details: req.body });
+      const created = await audited(
+        req,
+        (trx) =>
+          billing.tariffs.create(req.body.name, req.body.tariff as TariffBody, principalOf(req).name, undefined, trx),
+        (c) => ({ action: 'tariff.create', target: c.id, outcome: 'success', details: req.body }),
+      ).catch(domainError('body.tariff'));
       return reply.code(201).send(tariffOut(created));
     },
   );
@@ -345,14 +349,17 @@ export function registerBillingRoutes(root: FastifyInstance, deps: BillingRoutes
       },
     },
     async (req) => {
-      const updated = await billing.tariffs
-        .update(
-          req.params.tariffId,
-          { name: req.body.name, body: req.body.tariff as TariffBody | undefined },
-          principalOf(req).name,
-        )
-        .catch(domainError('body.tariff'));
-      await audit(req, { action: 'tariff.update', target: updated.id, outcome: 'success', details: req.body });
+      const updated = await audited(
+        req,
+        (trx) =>
+          billing.tariffs.update(
+            req.params.tariffId,
+            { name: req.body.name, body: req.body.tariff as TariffBody | undefined },
+            principalOf(req).name,
+            trx,
+          ),
+        (u) => ({ action: 'tariff.update', target: u.id, outcome: 'success', details: req.body }),
+      ).catch(domainError('body.tariff'));
       return tariffOut(updated);
     },
   );
@@ -369,8 +376,11 @@ export function registerBillingRoutes(root: FastifyInstance, deps: BillingRoutes
       },
     },
     async (req, reply) => {
-      await billing.tariffs.retire(req.params.tariffId).catch(domainError('params'));
-      await audit(req, { action: 'tariff.retire', target: req.params.tariffId, outcome: 'success' });
+      await audited(req, (trx) => billing.tariffs.retire(req.params.tariffId, trx), {
+        action: 'tariff.retire',
+        target: req.params.tariffId,
+        outcome: 'success',
+      }).catch(domainError('params'));
       return reply.code(204).send(null);
     },
   );
@@ -428,8 +438,11 @@ export function registerBillingRoutes(root: FastifyInstance, deps: BillingRoutes
         throw new ApiError(400, 'validation_failed', 'body.stationId is required with evseId', [
           { field: 'body.stationId', problem: 'is required with evseId' },
         ]);
-      const a = await billing.tariffs.assign({ tariffId: req.params.tariffId, ...req.body }).catch(domainError('body'));
-      await audit(req, { action: 'tariff.assign', target: req.params.tariffId, outcome: 'success', details: { ...a } });
+      const a = await audited(
+        req,
+        (trx) => billing.tariffs.assign({ tariffId: req.params.tariffId, ...req.body }, trx),
+        (a) => ({ action: 'tariff.assign', target: req.params.tariffId, outcome: 'success', details: { ...a } }),
+      ).catch(domainError('body'));
       return reply.code(201).send(a);
     },
   );
@@ -446,8 +459,13 @@ export function registerBillingRoutes(root: FastifyInstance, deps: BillingRoutes
       },
     },
     async (req, reply) => {
-      if (!(await billing.tariffs.unassign(req.params.assignmentId))) throw notFound('assignment');
-      await audit(req, { action: 'tariff.unassign', target: req.params.assignmentId, outcome: 'success' });
+      await audited(
+        req,
+        async (trx) => {
+          if (!(await billing.tariffs.unassign(req.params.assignmentId, trx))) throw notFound('assignment');
+        },
+        { action: 'tariff.unassign', target: req.params.assignmentId, outcome: 'success' },
+      );
       return reply.code(204).send(null);
     },
   );
@@ -542,11 +560,15 @@ export function registerBillingRoutes(root: FastifyInstance, deps: BillingRoutes
     async (req, reply) => {
       const original = await visibleCdr(req, req.params.cdrId);
       if (original.credit) throw new ApiError(409, 'conflict', 'a credit CDR cannot be credited');
-      const credit = await billing.credit(original.id, req.body.reason).catch((err: unknown) => {
+      const credit = await audited(req, (trx) => billing.credit(original.id, req.body.reason, trx), {
+        action: 'cdr.credit',
+        target: original.id,
+        outcome: 'success',
+        details: req.body,
+      }).catch((err: unknown) => {
         if (err instanceof CdrAlreadyCreditedError) throw new ApiError(409, 'conflict', err.message);
         throw err;
       });
-      await audit(req, { action: 'cdr.credit', target: original.id, outcome: 'success', details: req.body });
       return reply.code(201).send(cdrOut(credit));
     },
   );
@@ -676,9 +698,15 @@ export function registerBillingRoutes(root: FastifyInstance, deps: BillingRoutes
     },
     async (req, reply) => {
       const { tokens, ...input } = req.body;
-      const account = await billing.accounts.create(input).catch(domainError('body'));
-      for (const t of tokens ?? []) await billing.accounts.addToken(account.id, t);
-      await audit(req, { action: 'account.create', target: account.id, outcome: 'success', details: req.body });
+      const account = await audited(
+        req,
+        async (trx) => {
+          const created = await billing.accounts.create(input, undefined, trx);
+          for (const t of tokens ?? []) await billing.accounts.addToken(created.id, t, trx);
+          return created;
+        },
+        (a) => ({ action: 'account.create', target: a.id, outcome: 'success', details: req.body }),
+      ).catch(domainError('body'));
       return reply.code(201).send(await accountOut((await billing.accounts.get(account.id))!));
     },
   );
@@ -717,8 +745,7 @@ export function registerBillingRoutes(root: FastifyInstance, deps: BillingRoutes
     },
     async (req) => {
       await accountOr404(req.params.accountId);
-      await billing.accounts.addToken(req.params.accountId, req.body.idToken);
-      await audit(req, {
+      await audited(req, (trx) => billing.accounts.addToken(req.params.accountId, req.body.idToken, trx), {
         action: 'account.token.add',
         target: req.params.accountId,
         outcome: 'success',
@@ -740,13 +767,15 @@ export function registerBillingRoutes(root: FastifyInstance, deps: BillingRoutes
       },
     },
     async (req, reply) => {
-      if (!(await billing.accounts.removeToken(req.params.accountId, req.params.idToken))) throw notFound('token');
-      await audit(req, {
-        action: 'account.token.remove',
-        target: req.params.accountId,
-        outcome: 'success',
-        details: req.params,
-      });
+      await audited(
+        req,
+        async (trx) => {
+          if (!(await billing.accounts.removeToken(req.params.accountId, req.params.idToken, trx))) {
+            throw notFound('token');
+          }
+        },
+        { action: 'account.token.remove', target: req.params.accountId, outcome: 'success', details: req.params },
+      );
       return reply.code(204).send(null);
     },
   );
@@ -757,13 +786,14 @@ export function registerBillingRoutes(root: FastifyInstance, deps: BillingRoutes
       preHandler: authorize(...WRITERS),
       schema: {
         tags: ['billing'],
-        summary: 'Credit the prepaid wallet (a ledger journal from the external account)',
+        summary: 'Credit the prepaid wallet (a ledger journal from the external account) (Idempotency-Key)',
         params: obj({ accountId: Id }),
+        headers: IdempotencyHeaders,
         body: obj({ amount: Type.String({ pattern: '^\\d{1,9}(\\.\\d{1,3})?$' }), reference: Text(200) }),
         response: { 200: AccountSchema, ...errorResponses(404) },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const account = await accountOr404(req.params.accountId);
       let minor: number;
       try {
@@ -777,9 +807,16 @@ export function registerBillingRoutes(root: FastifyInstance, deps: BillingRoutes
         throw new ApiError(400, 'validation_failed', 'body.amount must be positive', [
           { field: 'body.amount', problem: 'must be positive' },
         ]);
-      await billing.wallet.topUp(account, minor, req.body.reference);
-      await audit(req, { action: 'wallet.top_up', target: account.id, outcome: 'success', details: req.body });
-      return accountOut(account);
+      return idempotent(
+        req,
+        reply,
+        200,
+        async (trx) => {
+          await billing.wallet.topUp(account, minor, req.body.reference, trx);
+          return accountOut(account, trx);
+        },
+        { action: 'wallet.top_up', target: account.id, outcome: 'success', details: req.body },
+      );
     },
   );
 
@@ -821,20 +858,21 @@ export function registerBillingRoutes(root: FastifyInstance, deps: BillingRoutes
     },
     async (req, reply) => {
       await accountOr404(req.body.accountId);
-      const issued = await billing.invoices
-        .issueMonthly(req.body.accountId, req.body.year, req.body.month)
-        .catch((err: unknown) => {
-          if (err instanceof InvoicePeriodOpenError)
-            throw new ApiError(422, 'period_not_ended', `body.month ${err.message}`, [
-              { field: 'body.month', problem: err.message },
-            ]);
-          throw err;
-        });
-      await audit(req, {
-        action: 'invoice.issue',
-        target: req.body.accountId,
-        outcome: 'success',
-        details: { ...req.body, numbers: issued.map((i) => i.number) },
+      const issued = await audited(
+        req,
+        (trx) => billing.invoices.issueMonthly(req.body.accountId, req.body.year, req.body.month, trx),
+        (invoices) => ({
+          action: 'invoice.issue',
+          target: req.body.accountId,
+          outcome: 'success',
+          details: { ...req.body, numbers: invoices.map((i) => i.number) },
+        }),
+      ).catch((err: unknown) => {
+        if (err instanceof InvoicePeriodOpenError)
+          throw new ApiError(422, 'period_not_ended', `body.month ${err.message}`, [
+            { field: 'body.month', problem: err.message },
+          ]);
+        throw err;
       });
       return reply.code(201).send(issued.map(invoiceOut));
     },

@@ -7,7 +7,7 @@ import { Type, type TObject } from '@sinclair/typebox';
 import { ApiError, notFound } from './errors.ts';
 import { authorize, principalOf } from './auth.ts';
 import { canSee, visibleStations } from './scope.ts';
-import { audit } from './audit.ts';
+import { audit, audited } from './audit.ts';
 import { IdTokenValue, StationId, errorResponses } from './schemas.ts';
 import {
   CommandRejectedError,
@@ -19,6 +19,8 @@ import {
 import type { Role } from '../access/tables.ts';
 import { chargerAnswer, type AuditOutcome } from '../access/service.ts';
 import { LocalListError, planLocalList, recordLocalList } from '../assets/local-lists.ts';
+import { withoutSecrets } from '../stations/secret-settings.ts';
+import type { Executor } from '../storage/transactions.ts';
 
 /** Names a charger component or variable (device model and configuration key names). */
 const Name = Type.String({ pattern: '^[A-Za-z0-9_.-]{1,50}$' });
@@ -38,8 +40,8 @@ interface CommandSpec {
   /** Who may send it (site hosts only to their own stations). */
   roles: Role[];
   toCommand(body: any, ctx: Context): Promise<StationCommand> | StationCommand;
-  /** Runs after the charger answered, e.g. to record what it accepted. */
-  after?(command: StationCommand, result: CommandResult, ctx: Context): Promise<void>;
+  /** Runs after the charger answered, e.g. to record what it accepted: in the transaction of the audit entry. */
+  after?(command: StationCommand, result: CommandResult, ctx: Context, db: Executor): Promise<void>;
   /** Adds what the caller needs to know about the request itself (e.g. the generated reservation id). */
   echo?(command: StationCommand): Record<string, unknown>;
 }
@@ -277,9 +279,9 @@ export const COMMANDS: Record<string, CommandSpec> = {
         throw err;
       }
     },
-    after: async (c, result, ctx) => {
+    after: async (c, result, ctx, db) => {
       if (result.status !== 'accepted' || c.name !== 'sendLocalList') return;
-      await recordLocalList(ctx.req.server.api.db, ctx.stationId, c.version, c.entries.length);
+      await recordLocalList(db, ctx.stationId, c.version, c.entries.length);
     },
     echo: (c) => ({ version: (c as { version: number }).version }),
   },
@@ -317,13 +319,10 @@ export function registerCommandRoutes(root: FastifyInstance): void {
       async (req) => {
         const principal = principalOf(req);
         const { stationId } = req.params as { stationId: string };
+        // What was asked, as the audit log keeps it: without the values of password settings.
+        const request = withoutSecrets(req.body);
         const refuse = async (outcome: AuditOutcome, error: ApiError) => {
-          await audit(req, {
-            action,
-            target: stationId,
-            outcome,
-            details: { request: req.body, reason: error.message },
-          });
+          await audit(req, { action, target: stationId, outcome, details: { request, reason: error.message } });
           throw error;
         };
         if (!spec.roles.includes(principal.role)) {
@@ -347,15 +346,18 @@ export function registerCommandRoutes(root: FastifyInstance): void {
         }
         try {
           const outcome = await root.api.commands.send(stationId, command, `${principal.kind}:${principal.id}`);
-          await spec.after?.(command, outcome.result, { stationId, protocol: station!.protocol, req });
+          await audited(
+            req,
+            async (trx) => spec.after?.(command, outcome.result, { stationId, protocol: station!.protocol, req }, trx),
+            {
+              action,
+              target: stationId,
+              outcome: chargerAnswer(outcome.result.status),
+              details: { request, commandId: outcome.commandId },
+            },
+          );
           const echoed = spec.echo?.(command);
           if (echoed) outcome.result.data = { ...echoed, ...outcome.result.data };
-          await audit(req, {
-            action,
-            target: stationId,
-            outcome: chargerAnswer(outcome.result.status),
-            details: { request: req.body, commandId: outcome.commandId },
-          });
           return {
             commandId: outcome.commandId,
             status: outcome.result.status,
@@ -384,7 +386,7 @@ export function registerCommandRoutes(root: FastifyInstance): void {
             action,
             target: stationId,
             outcome: 'error',
-            details: { request: req.body, reason: (err as Error).message },
+            details: { request, reason: (err as Error).message },
           });
           throw err;
         }

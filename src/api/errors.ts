@@ -86,7 +86,11 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
       return reply.code(fe.statusCode).send({ error: 'bad_request', message: fe.message });
     }
-    req.log.error({ err }, 'unhandled API error');
+    // The cause goes to the log only: its text (a database's message, say) is no business of the client's.
+    req.log.error(
+      { err, method: req.method, route: req.routeOptions.url ?? req.url.split('?')[0] },
+      'unhandled API error',
+    );
     return reply.code(500).send({ error: 'internal', message: 'internal error' });
   });
 

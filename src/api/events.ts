@@ -1,38 +1,53 @@
-// Live events as Server-Sent Events at /api/v1/events: connector status, station events and faults,
-// transaction start/update/end and command results from the domain event bus, each filtered by what the
-// caller may see. Browsers read it with EventSource; anything else reads `event:`/`data:` lines.
+// Live events as Server-Sent Events at /api/v1/events: every type the domain event bus publishes (connections,
+// boots, connector status, station events and faults, transactions, command results), each filtered by what
+// the caller may see. Browsers read it with EventSource; anything else reads `event:`/`data:` lines. A stream
+// lives only as long as its credential: it is checked again every few seconds and the stream ends once the key
+// is revoked or the user disabled. Streams are capped per key (or user) and in all, since each one costs memory
+// and a write per event.
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { ALL_ROLES, authorize, principalOf } from './auth.ts';
+import { ALL_ROLES, authorize, bearerOf, principalOf } from './auth.ts';
 import { canSee, visibleStations, type Visible } from './scope.ts';
 import { StationId, errorResponses } from './schemas.ts';
 import { ApiError } from './errors.ts';
-import type { DomainEvent } from '../events/bus.ts';
+import { DOMAIN_EVENT_TYPES, type DomainEvent } from '../events/bus.ts';
 
-const TYPES = [
-  'station.connected',
-  'station.disconnected',
-  'station.booted',
-  'connector.status',
-  'station.event',
-  'transaction.started',
-  'transaction.updated',
-  'transaction.ended',
-  'command.completed',
-] as const;
+export interface EventStreamOptions {
+  /** How often an open stream's credential is checked again (and a site host's stations re-read), ms. */
+  recheckMs?: number;
+  /** Open streams per API key or user. */
+  maxPerPrincipal?: number;
+  /** Open streams in all. */
+  maxTotal?: number;
+}
 
-/** How often a site host's station list is re-read, so newly placed stations appear in its stream. */
-const SCOPE_REFRESH_MS = 30_000;
 const KEEPALIVE_MS = 15_000;
-const MAX_BUFFERED_BYTES = 1024 * 1024;
+/** A client this far behind is not reading: it is dropped (EventSource reconnects) rather than buffered for. */
+const MAX_BUFFERED_BYTES = 256 * 1024;
 
-export function registerEventStream(root: FastifyInstance): void {
+interface Stream {
+  /** The serialized event, written if the caller wants it and may see it. */
+  offer(event: DomainEvent, data: string): void;
+  end(): void;
+}
+
+export function registerEventStream(root: FastifyInstance, options: EventStreamOptions = {}): void {
   const app = root.withTypeProvider<TypeBoxTypeProvider>();
-  const open = new Set<() => void>();
+  const recheckMs = options.recheckMs || 5000;
+  const maxPerPrincipal = options.maxPerPrincipal ?? 5;
+  const maxTotal = options.maxTotal ?? 100;
+  const open = new Set<Stream>();
+  const openBy = new Map<string, number>();
+  // One subscription for all streams: each event is serialized once, however many streams are open.
+  root.api.events.subscribe((event) => {
+    if (open.size === 0) return;
+    const data = JSON.stringify(event);
+    for (const stream of open) stream.offer(event, data);
+  });
   // Server shutdown: end the streams first, or closing would wait for clients that never hang up.
   root.addHook('preClose', async () => {
-    for (const end of [...open]) end();
+    for (const stream of [...open]) stream.end();
   });
   app.get(
     '/api/v1/events',
@@ -41,7 +56,10 @@ export function registerEventStream(root: FastifyInstance): void {
       schema: {
         tags: ['events'],
         summary: "Live events (text/event-stream), filtered by the caller's rights",
-        description: `Event types: ${TYPES.join(', ')}. Each message has \`event: <type>\` and \`data: <JSON>\`.`,
+        description:
+          `Event types: ${DOMAIN_EVENT_TYPES.join(', ')}. Each message has \`event: <type>\` and \`data: <JSON>\`. ` +
+          `At most ${maxPerPrincipal} open streams per key or user (429 beyond); a stream ends when its credential ` +
+          'is revoked or expires.',
         querystring: Type.Object(
           {
             types: Type.Optional(
@@ -57,14 +75,23 @@ export function registerEventStream(root: FastifyInstance): void {
     },
     async (req, reply) => {
       const principal = principalOf(req);
+      const secret = bearerOf(req)!;
       const wanted = req.query.types ? new Set(req.query.types.split(',').filter(Boolean)) : undefined;
       for (const t of wanted ?? []) {
-        if (!(TYPES as readonly string[]).includes(t)) {
+        if (!(DOMAIN_EVENT_TYPES as readonly string[]).includes(t)) {
           throw new ApiError(400, 'validation_failed', `querystring.types: unknown event type ${t}`);
         }
       }
+      const owner = `${principal.kind}:${principal.id}`;
+      if ((openBy.get(owner) ?? 0) >= maxPerPrincipal) {
+        throw new ApiError(
+          429,
+          'too_many_streams',
+          `this credential has ${maxPerPrincipal} event streams open already`,
+        );
+      }
+      if (open.size >= maxTotal) throw new ApiError(429, 'too_many_streams', 'too many event streams are open');
       let visible: Visible = await visibleStations(principal);
-      let visibleAt = Date.now();
       // Technicians fix hardware; transactions carry drivers' tokens, which they do not read.
       const hideTransactions = principal.role === 'technician';
 
@@ -78,34 +105,50 @@ export function registerEventStream(root: FastifyInstance): void {
       });
       res.write(': connected\n\n');
       let seq = 0;
-      const send = (event: DomainEvent) => {
-        if (wanted && !wanted.has(event.type)) return;
-        if (req.query.stationId && event.stationId !== req.query.stationId) return;
-        if (hideTransactions && event.type.startsWith('transaction.')) return;
-        if (!canSee(visible, event.stationId)) return;
-        // A client that does not read would make us buffer without end: drop it; EventSource reconnects.
-        if (res.writableLength > MAX_BUFFERED_BYTES) return end();
-        res.write(`id: ${++seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
-      };
-      const unsubscribe = root.api.events.subscribe(async (event) => {
-        if (visible !== 'all' && Date.now() - visibleAt > SCOPE_REFRESH_MS) {
-          visibleAt = Date.now();
-          visible = await visibleStations(principal);
-        }
-        send(event);
-      });
+      let checking = false;
       const keepalive = setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS);
+      // The credential may be revoked, expire, or its user be disabled or change role after the stream opened.
+      const recheck = setInterval(async () => {
+        if (checking) return;
+        checking = true;
+        try {
+          const actor = await root.api.access.authenticate(secret);
+          if (!actor || actor.role !== principal.role || actor.organisationId !== principal.organisationId) {
+            return stream.end();
+          }
+          if (visible !== 'all') visible = await visibleStations(principal);
+        } catch (err) {
+          req.log.warn({ err }, 'could not check an event stream credential again; the next check will');
+        } finally {
+          checking = false;
+        }
+      }, recheckMs);
       keepalive.unref();
+      recheck.unref();
       const stop = () => {
+        if (!open.delete(stream)) return;
         clearInterval(keepalive);
-        unsubscribe();
-        open.delete(end);
+        clearInterval(recheck);
+        const left = (openBy.get(owner) ?? 1) - 1;
+        if (left > 0) openBy.set(owner, left);
+        else openBy.delete(owner);
       };
-      const end = () => {
-        stop();
-        res.end();
+      const stream: Stream = {
+        offer(event, data) {
+          if (wanted && !wanted.has(event.type)) return;
+          if (req.query.stationId && event.stationId !== req.query.stationId) return;
+          if (hideTransactions && event.type.startsWith('transaction.')) return;
+          if (!canSee(visible, event.stationId)) return;
+          if (res.writableLength > MAX_BUFFERED_BYTES) return stream.end();
+          res.write(`id: ${++seq}\nevent: ${event.type}\ndata: ${data}\n\n`);
+        },
+        end() {
+          stop();
+          res.end();
+        },
       };
-      open.add(end);
+      open.add(stream);
+      openBy.set(owner, (openBy.get(owner) ?? 0) + 1);
       req.raw.on('close', stop);
       res.on('error', stop);
     },

@@ -1,21 +1,21 @@
 // Field service under /api/v1: alerts and alert rules, technicians, work orders (create from an outage or
 // alert, move along, add notes/photos/parts, resolve with the root cause), a technician's own view (my work
 // orders, the asset's recent faults and commands, remote reset and unlock of the asset), and webhook
-// subscriptions for field-service systems. Changes from integrations carry an Idempotency-Key: a retried
-// request gets the first answer again instead of being applied twice.
-import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+// subscriptions for field-service systems. Changes to work orders take an Idempotency-Key (idempotency.ts): a
+// retried request gets the first answer again instead of being applied twice.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type TProperties } from '@sinclair/typebox';
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import { ApiError, notFound } from './errors.ts';
 import { authorize, principalOf } from './auth.ts';
 import { canSee, requireVisibleStation, visibleStations } from './scope.ts';
-import { audit, commandFailureOutcome } from './audit.ts';
+import { audit, audited, commandFailureOutcome } from './audit.ts';
+import { IdempotencyHeaders, idempotent } from './idempotency.ts';
 import { DateTime, Nullable, Page, PageQuery, StationId, Text, errorResponses } from './schemas.ts';
 import type { Role } from '../access/tables.ts';
-import { chargerAnswer } from '../access/service.ts';
+import { chargerAnswer, type AuditEntry } from '../access/service.ts';
 import type { FieldService } from '../fieldservice/service.ts';
 import { WORK_ORDER_STATUSES, WorkOrderError, type WorkOrder } from '../fieldservice/work-orders.ts';
 import { addWebhook } from '../fieldservice/webhooks.ts';
@@ -103,48 +103,6 @@ const actorOf = (req: FastifyRequest) => {
   const p = principalOf(req);
   return `${p.kind}:${p.name}`;
 };
-
-/**
- * Runs a change once per Idempotency-Key: the first answer is stored with a digest of the request, a retry with
- * the same key and body gets it back, the same key with another body is refused (422).
- */
-async function idempotent<T extends object>(
-  db: Kysely<Database>,
-  req: FastifyRequest,
-  reply: FastifyReply,
-  workOrderId: string,
-  apply: () => Promise<T>,
-): Promise<T> {
-  const raw = req.headers['idempotency-key'];
-  if (raw === undefined) return apply();
-  const key = String(raw);
-  if (!/^[A-Za-z0-9_.:-]{8,128}$/.test(key)) {
-    throw new ApiError(400, 'validation_failed', 'Idempotency-Key must be 8–128 of A-Z a-z 0-9 _ . : -', {
-      field: 'headers/idempotency-key',
-    });
-  }
-  const scoped = `${principalOf(req).id}:${key}`;
-  const hash = createHash('sha256')
-    .update(`${req.method} ${req.url}\n${JSON.stringify(req.body ?? null)}`)
-    .digest('hex');
-  const seen = await db.selectFrom('work_order_idempotency').selectAll().where('key', '=', scoped).executeTakeFirst();
-  if (seen) {
-    if (seen.request_hash !== hash) {
-      throw new ApiError(422, 'idempotency_key_reused', 'this Idempotency-Key was used for a different request', {
-        field: 'headers/idempotency-key',
-      });
-    }
-    reply.header('idempotent-replayed', 'true');
-    return seen.response as T;
-  }
-  const response = await apply();
-  await db
-    .insertInto('work_order_idempotency')
-    .values({ key: scoped, work_order_id: workOrderId, request_hash: hash, response: JSON.stringify(response) })
-    .onConflict((oc) => oc.column('key').doNothing())
-    .execute();
-  return response;
-}
 
 export function registerFieldServiceRoutes(
   root: FastifyInstance,
@@ -267,20 +225,20 @@ export function registerFieldServiceRoutes(
       if (b.routeEmails) set.route_emails = JSON.stringify(b.routeEmails);
       if (Object.keys(set).length === 0)
         throw new ApiError(400, 'validation_failed', 'nothing to change', { field: 'body' });
-      const row = await db
-        .updateTable('alert_rules')
-        .set(set)
-        .where('id', '=', req.params.id)
-        .returningAll()
-        .executeTakeFirst();
-      if (!row) throw notFound(`alert rule ${req.params.id}`);
-      await audit(req, {
-        action: 'alert_rule.updated',
-        target: `alert_rule:${row.id}`,
-        outcome: 'success',
-        details: b,
-      });
-      return row;
+      return audited(
+        req,
+        async (trx) => {
+          const row = await trx
+            .updateTable('alert_rules')
+            .set(set)
+            .where('id', '=', req.params.id)
+            .returningAll()
+            .executeTakeFirst();
+          if (!row) throw notFound(`alert rule ${req.params.id}`);
+          return row;
+        },
+        (row) => ({ action: 'alert_rule.updated', target: `alert_rule:${row.id}`, outcome: 'success', details: b }),
+      );
     },
   );
 
@@ -314,17 +272,16 @@ export function registerFieldServiceRoutes(
         skills: JSON.stringify(b.skills),
         active: b.active ?? true,
       };
-      await db
-        .insertInto('technicians')
-        .values(values)
-        .onConflict((oc) => oc.column('id').doUpdateSet({ ...values }))
-        .execute();
-      await audit(req, {
-        action: 'technician.saved',
-        target: `technician:${req.params.id}`,
-        outcome: 'success',
-        details: b,
-      });
+      await audited(
+        req,
+        (trx) =>
+          trx
+            .insertInto('technicians')
+            .values(values)
+            .onConflict((oc) => oc.column('id').doUpdateSet({ ...values }))
+            .execute(),
+        { action: 'technician.saved', target: `technician:${req.params.id}`, outcome: 'success', details: b },
+      );
       return { id: req.params.id, ...b, active: values.active };
     },
   );
@@ -344,17 +301,21 @@ export function registerFieldServiceRoutes(
     async (req, reply) => {
       await requireVisibleStation(req, req.params.stationId);
       const values = { station_id: req.params.stationId, zone: req.body.zone, site_id: req.body.siteId ?? null };
-      await db
-        .insertInto('station_zones')
-        .values(values)
-        .onConflict((oc) => oc.column('station_id').doUpdateSet({ zone: values.zone, site_id: values.site_id }))
-        .execute();
-      await audit(req, {
-        action: 'station.zone_set',
-        target: `station:${req.params.stationId}`,
-        outcome: 'success',
-        details: req.body,
-      });
+      await audited(
+        req,
+        (trx) =>
+          trx
+            .insertInto('station_zones')
+            .values(values)
+            .onConflict((oc) => oc.column('station_id').doUpdateSet({ zone: values.zone, site_id: values.site_id }))
+            .execute(),
+        {
+          action: 'station.zone_set',
+          target: `station:${req.params.stationId}`,
+          outcome: 'success',
+          details: req.body,
+        },
+      );
       reply.code(204);
     },
   );
@@ -427,7 +388,8 @@ export function registerFieldServiceRoutes(
       preHandler: authorize(...DISPATCHERS),
       schema: {
         tags: ['field service'],
-        summary: 'Open a work order for an outage, an alert, or a station',
+        summary: 'Open a work order for an outage, an alert, or a station (Idempotency-Key)',
+        headers: IdempotencyHeaders,
         body: obj({
           outageId: Type.Optional(Id),
           alertId: Type.Optional(Id),
@@ -467,9 +429,11 @@ export function registerFieldServiceRoutes(
           field: 'body/stationId',
         });
       await requireVisibleStation(req, stationId);
-      const wo = await db
-        .transaction()
-        .execute((trx) =>
+      return idempotent(
+        req,
+        reply,
+        201,
+        (trx) =>
           workOrders.create(trx, {
             stationId: stationId!,
             evseId,
@@ -483,11 +447,8 @@ export function registerFieldServiceRoutes(
             ...(b.checklist ? { checklist: b.checklist } : {}),
             by: actorOf(req),
           }),
-        )
-        .catch(workOrderError);
-      await audit(req, { action: 'work_order.created', target: `work_order:${wo.id}`, outcome: 'success', details: b });
-      reply.code(201);
-      return wo;
+        (wo) => ({ action: 'work_order.created', target: `work_order:${wo.id}`, outcome: 'success', details: b }),
+      ).catch(workOrderError);
     },
   );
 
@@ -499,7 +460,7 @@ export function registerFieldServiceRoutes(
         tags: ['field service'],
         summary: 'Update a work order: status, technician, notes, photos, parts, checklist, labour (Idempotency-Key)',
         params: obj({ id: Id }),
-        headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ maxLength: 128 })) }),
+        headers: IdempotencyHeaders,
         body: obj({
           status: Type.Optional(Status),
           technicianId: Type.Optional(Slug),
@@ -515,37 +476,44 @@ export function registerFieldServiceRoutes(
     async (req, reply) => {
       const wo = await visibleWorkOrder(req, req.params.id);
       const b = req.body;
-      return idempotent(db, req, reply, wo.id, async () => {
-        const by = actorOf(req);
-        let current = wo;
+      const by = actorOf(req);
+      const entry: AuditEntry = {
+        action: 'work_order.updated',
+        target: `work_order:${wo.id}`,
+        outcome: 'success',
+        details: b,
+      };
+      // A status move and the notes that go with it are one change: both, or neither.
+      const apply = async (trx: Transaction<Database>) => {
+        let current = (await workOrders.get(wo.id, trx)) ?? wo;
         if (b.status && b.status !== current.status) {
-          current = await workOrders
-            .transition(wo.id, b.status, by, b.technicianId ? { technicianId: b.technicianId } : {})
-            .catch(workOrderError);
+          current = await workOrders.transition(
+            wo.id,
+            b.status,
+            by,
+            b.technicianId ? { technicianId: b.technicianId } : {},
+            trx,
+          );
         } else if (b.technicianId && b.technicianId !== current.technicianId) {
-          current = await workOrders
-            .transition(wo.id, 'assigned', by, { technicianId: b.technicianId })
-            .catch(workOrderError);
+          current = await workOrders.transition(wo.id, 'assigned', by, { technicianId: b.technicianId }, trx);
         }
         if (b.note || b.attachments || b.parts || b.checklistDone || b.laborCostMinor !== undefined) {
-          current = await workOrders
-            .update(wo.id, by, {
+          current = await workOrders.update(
+            wo.id,
+            by,
+            {
               ...(b.note ? { note: b.note } : {}),
               ...(b.attachments ? { attachments: b.attachments } : {}),
               ...(b.parts ? { parts: b.parts } : {}),
               ...(b.checklistDone ? { checklistDone: b.checklistDone } : {}),
               ...(b.laborCostMinor !== undefined ? { laborCostMinor: b.laborCostMinor } : {}),
-            })
-            .catch(workOrderError);
+            },
+            trx,
+          );
         }
-        await audit(req, {
-          action: 'work_order.updated',
-          target: `work_order:${wo.id}`,
-          outcome: 'success',
-          details: b,
-        });
         return current;
-      });
+      };
+      return idempotent(req, reply, 200, apply, entry).catch(workOrderError);
     },
   );
 
@@ -557,7 +525,7 @@ export function registerFieldServiceRoutes(
         tags: ['field service'],
         summary: "Resolve with the root cause: corrects the outage's cause and, with exclusionReason, excludes it",
         params: obj({ id: Id }),
-        headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ maxLength: 128 })) }),
+        headers: IdempotencyHeaders,
         body: obj({
           causeCode: CauseCode,
           exclusionReason: Type.Optional(Type.Integer({ minimum: 1, maximum: 6 })),
@@ -570,23 +538,24 @@ export function registerFieldServiceRoutes(
     async (req, reply) => {
       const wo = await visibleWorkOrder(req, req.params.id);
       const b = req.body;
-      return idempotent(db, req, reply, wo.id, async () => {
-        const resolved = await workOrders
-          .resolve(wo.id, actorOf(req), {
-            causeCode: b.causeCode,
-            ...(b.exclusionReason ? { exclusionReason: b.exclusionReason as 1 | 2 | 3 | 4 | 5 | 6 } : {}),
-            ...(b.notes ? { notes: b.notes } : {}),
-            ...(b.attachments ? { attachments: b.attachments } : {}),
-          })
-          .catch(workOrderError);
-        await audit(req, {
-          action: 'work_order.resolved',
-          target: `work_order:${wo.id}`,
-          outcome: 'success',
-          details: b,
-        });
-        return resolved;
-      });
+      return idempotent(
+        req,
+        reply,
+        200,
+        (trx) =>
+          workOrders.resolve(
+            wo.id,
+            actorOf(req),
+            {
+              causeCode: b.causeCode,
+              ...(b.exclusionReason ? { exclusionReason: b.exclusionReason as 1 | 2 | 3 | 4 | 5 | 6 } : {}),
+              ...(b.notes ? { notes: b.notes } : {}),
+              ...(b.attachments ? { attachments: b.attachments } : {}),
+            },
+            trx,
+          ),
+        { action: 'work_order.resolved', target: `work_order:${wo.id}`, outcome: 'success', details: b },
+      ).catch(workOrderError);
     },
   );
 
@@ -755,18 +724,22 @@ export function registerFieldServiceRoutes(
         .where('id', '=', req.body.id)
         .executeTakeFirst();
       if (exists) throw new ApiError(409, 'conflict', `webhook ${req.body.id} exists`, { field: 'body/id' });
-      const created = await addWebhook(db, {
-        id: req.body.id,
-        url: req.body.url,
-        ...(req.body.topics ? { topics: req.body.topics } : {}),
-        ...(req.body.siteId ? { siteId: req.body.siteId } : {}),
-      });
-      await audit(req, {
-        action: 'webhook.created',
-        target: `webhook:${created.id}`,
-        outcome: 'success',
-        details: { url: req.body.url, topics: req.body.topics ?? ['*'] },
-      });
+      const created = await audited(
+        req,
+        (trx) =>
+          addWebhook(trx, {
+            id: req.body.id,
+            url: req.body.url,
+            ...(req.body.topics ? { topics: req.body.topics } : {}),
+            ...(req.body.siteId ? { siteId: req.body.siteId } : {}),
+          }),
+        (c) => ({
+          action: 'webhook.created',
+          target: `webhook:${c.id}`,
+          outcome: 'success',
+          details: { url: req.body.url, topics: req.body.topics ?? ['*'] },
+        }),
+      );
       reply.code(201);
       return created;
     },

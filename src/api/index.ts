@@ -8,6 +8,7 @@ import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import { ApiError, installErrorHandling } from './errors.ts';
 import { installValidation } from './validation.ts';
+import { installIdempotency } from './idempotency.ts';
 import { bearerOf, installAuthentication } from './auth.ts';
 import { digest } from '../access/service.ts';
 import type { ApiContext } from './context.ts';
@@ -15,7 +16,7 @@ import { registerStationRoutes } from './stations.ts';
 import { registerTransactionRoutes } from './transactions.ts';
 import { registerAccessRoutes } from './access.ts';
 import { registerCommandRoutes } from './commands.ts';
-import { registerEventStream } from './events.ts';
+import { registerEventStream, type EventStreamOptions } from './events.ts';
 import { registerAssetRoutes } from './assets.ts';
 import { registerTokenRoutes } from './tokens.ts';
 import { AssetsService } from '../assets/service.ts';
@@ -27,6 +28,8 @@ export interface ApiOptions {
   loginLimitPerMinute?: number;
   /** Origins allowed to call from a browser; none by default. */
   corsOrigins?: string[];
+  /** Caps on live event streams, and how often their credentials are checked again. */
+  eventStreams?: EventStreamOptions;
 }
 
 export function apiOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): ApiOptions {
@@ -35,12 +38,18 @@ export function apiOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): ApiOpti
     rateLimitPerMinute: n(env.OPENCPO_API_RATE_LIMIT),
     loginLimitPerMinute: n(env.OPENCPO_LOGIN_RATE_LIMIT),
     corsOrigins: env.OPENCPO_CORS_ORIGINS ? env.OPENCPO_CORS_ORIGINS.split(',').map((s) => s.trim()) : [],
+    eventStreams: {
+      maxPerPrincipal: n(env.OPENCPO_EVENT_STREAMS_PER_KEY),
+      maxTotal: n(env.OPENCPO_EVENT_STREAMS_MAX),
+      recheckMs: n(env.OPENCPO_EVENT_STREAM_RECHECK_MS),
+    },
   };
 }
 
 export async function registerApi(app: FastifyInstance, context: ApiContext, options: ApiOptions = {}): Promise<void> {
   app.decorate('api', context);
   installValidation(app);
+  installIdempotency(app);
   installErrorHandling(app);
   // Closed unless origins are configured: a browser page elsewhere cannot use an operator's session.
   // An allowed origin may use every method the API has (the plugin's default is GET, HEAD and POST only).
@@ -108,5 +117,5 @@ export async function registerApi(app: FastifyInstance, context: ApiContext, opt
   registerTokenRoutes(app);
   registerAccessRoutes(app, { loginLimitPerMinute: options.loginLimitPerMinute ?? 10 });
   registerCommandRoutes(app);
-  registerEventStream(app);
+  registerEventStream(app, options.eventStreams);
 }

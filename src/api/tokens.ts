@@ -7,7 +7,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { parse } from 'csv-parse/sync';
 import { ApiError, notFound } from './errors.ts';
 import { ALL_ROLES, authorize } from './auth.ts';
-import { audit } from './audit.ts';
+import { audited } from './audit.ts';
 import { requireVisibleStation } from './scope.ts';
 import { DateTime, IdTokenValue, Nullable, Page, PageQuery, StationId, errorResponses } from './schemas.ts';
 import { countOf, iso } from './common.ts';
@@ -140,8 +140,11 @@ export function registerTokenRoutes(root: FastifyInstance): void {
     async (req, reply) => {
       const b = req.body;
       if (await load(b.idToken)) throw new ApiError(409, 'duplicate', `body.idToken: ${b.idToken} exists`);
-      await sessions.upsertIdToken({ ...b, expiresAt: b.expiresAt ? new Date(b.expiresAt) : null });
-      await audit(req, { action: 'id_token.create', target: b.idToken, outcome: 'success', details: b });
+      await audited(
+        req,
+        (trx) => sessions.upsertIdToken({ ...b, expiresAt: b.expiresAt ? new Date(b.expiresAt) : null }, trx),
+        { action: 'id_token.create', target: b.idToken, outcome: 'success', details: b },
+      );
       return reply.code(201).send(view((await load(b.idToken))!));
     },
   );
@@ -162,14 +165,21 @@ export function registerTokenRoutes(root: FastifyInstance): void {
       const current = await load(req.params.idToken);
       if (!current) throw notFound(`id token ${req.params.idToken}`);
       const b = req.body;
-      await sessions.upsertIdToken({
-        idToken: current.id_token,
-        type: b.type ?? current.type,
-        status: b.status ?? (current.status as NonNullable<CreateToken['status']>),
-        expiresAt: b.expiresAt !== undefined ? (b.expiresAt ? new Date(b.expiresAt) : null) : current.expires_at,
-        groupId: b.groupId !== undefined ? b.groupId : current.group_id,
-      });
-      await audit(req, { action: 'id_token.update', target: current.id_token, outcome: 'success', details: b });
+      await audited(
+        req,
+        (trx) =>
+          sessions.upsertIdToken(
+            {
+              idToken: current.id_token,
+              type: b.type ?? current.type,
+              status: b.status ?? (current.status as NonNullable<CreateToken['status']>),
+              expiresAt: b.expiresAt !== undefined ? (b.expiresAt ? new Date(b.expiresAt) : null) : current.expires_at,
+              groupId: b.groupId !== undefined ? b.groupId : current.group_id,
+            },
+            trx,
+          ),
+        { action: 'id_token.update', target: current.id_token, outcome: 'success', details: b },
+      );
       return view((await load(current.id_token))!);
     },
   );
@@ -234,28 +244,16 @@ export function registerTokenRoutes(root: FastifyInstance): void {
           problems.slice(0, 100),
         );
       }
-      await db.transaction().execute(async (trx) => {
-        for (const t of tokens) {
-          const values = {
-            id_token: t.idToken,
-            type: t.type ?? 'ISO14443',
-            status: t.status ?? 'accepted',
-            expires_at: t.expiresAt ? new Date(t.expiresAt) : null,
-            group_id: t.groupId ?? null,
-          };
-          await trx
-            .insertInto('id_tokens')
-            .values(values)
-            .onConflict((oc) => oc.column('id_token').doUpdateSet({ ...values, updated_at: new Date() }))
-            .execute();
-        }
-      });
-      await audit(req, {
-        action: 'id_token.import',
-        target: null,
-        outcome: 'success',
-        details: { rows: tokens.length },
-      });
+      // The register (and its authorization cache) is the sessions domain's: imported rows count at once.
+      await audited(
+        req,
+        (trx) =>
+          sessions.upsertIdTokens(
+            tokens.map((t) => ({ ...t, expiresAt: t.expiresAt ? new Date(t.expiresAt) : null })),
+            trx,
+          ),
+        { action: 'id_token.import', target: null, outcome: 'success', details: { rows: tokens.length } },
+      );
       return { imported: tokens.length };
     },
   );

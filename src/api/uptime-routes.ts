@@ -7,7 +7,7 @@ import { Type, type TProperties } from '@sinclair/typebox';
 import { ApiError, notFound } from './errors.ts';
 import { authorize, principalOf } from './auth.ts';
 import { canSee, requireVisibleStation, visibleStations } from './scope.ts';
-import { audit } from './audit.ts';
+import { audited } from './audit.ts';
 import { DateTime, Nullable, Page, PageQuery, StationId, Text, errorResponses } from './schemas.ts';
 import type { Role } from '../access/tables.ts';
 import { UptimeError, UptimeService, type Outage } from '../uptime/service.ts';
@@ -251,15 +251,17 @@ export function registerUptimeRoutes(
     async (req) => {
       const outage = await visibleOutage(req, req.params.id);
       const p = principalOf(req);
-      const updated = await uptime
-        .correctCause(outage.id, { code: req.body.code, why: req.body.why, by: `${p.kind}:${p.name}` })
-        .catch(uptimeError);
-      await audit(req, {
-        action: 'uptime.outage.cause_corrected',
-        target: `outage:${outage.id}`,
-        outcome: 'success',
-        details: { from: outage.causeCode, to: req.body.code, why: req.body.why },
-      });
+      const updated = await audited(
+        req,
+        (trx) =>
+          uptime.correctCause(outage.id, { code: req.body.code, why: req.body.why, by: `${p.kind}:${p.name}` }, trx),
+        {
+          action: 'uptime.outage.cause_corrected',
+          target: `outage:${outage.id}`,
+          outcome: 'success',
+          details: { from: outage.causeCode, to: req.body.code, why: req.body.why },
+        },
+      ).catch(uptimeError);
       return outageToApi(updated);
     },
   );
@@ -286,22 +288,28 @@ export function registerUptimeRoutes(
       const outage = await visibleOutage(req, req.params.id);
       const p = principalOf(req);
       const b = req.body;
-      const created = await uptime
-        .addExclusion(outage.id, {
-          reason: b.reason,
-          ...(b.startsAt ? { startsAt: new Date(b.startsAt) } : {}),
-          ...(b.endsAt ? { endsAt: new Date(b.endsAt) } : {}),
-          ...(b.notes ? { notes: b.notes } : {}),
-          ...(b.attachments ? { attachments: b.attachments } : {}),
-          by: `${p.kind}:${p.name}`,
-        })
-        .catch(uptimeError);
-      await audit(req, {
-        action: 'uptime.outage.excluded',
-        target: `outage:${outage.id}`,
-        outcome: 'success',
-        details: { reason: b.reason, startsAt: b.startsAt ?? null, endsAt: b.endsAt ?? null },
-      });
+      const created = await audited(
+        req,
+        (trx) =>
+          uptime.addExclusion(
+            outage.id,
+            {
+              reason: b.reason,
+              ...(b.startsAt ? { startsAt: new Date(b.startsAt) } : {}),
+              ...(b.endsAt ? { endsAt: new Date(b.endsAt) } : {}),
+              ...(b.notes ? { notes: b.notes } : {}),
+              ...(b.attachments ? { attachments: b.attachments } : {}),
+              by: `${p.kind}:${p.name}`,
+            },
+            trx,
+          ),
+        {
+          action: 'uptime.outage.excluded',
+          target: `outage:${outage.id}`,
+          outcome: 'success',
+          details: { reason: b.reason, startsAt: b.startsAt ?? null, endsAt: b.endsAt ?? null },
+        },
+      ).catch(uptimeError);
       reply.code(201);
       return created;
     },
@@ -471,20 +479,25 @@ export function registerUptimeRoutes(
     async (req, reply) => {
       if (req.body.stationId) await requireVisibleStation(req, req.body.stationId);
       const p = principalOf(req);
-      const created = await uptime
-        .addMaintenanceWindow({
-          ...req.body,
-          startsAt: new Date(req.body.startsAt),
-          endsAt: new Date(req.body.endsAt),
-          by: `${p.kind}:${p.name}`,
-        })
-        .catch(uptimeError);
-      await audit(req, {
-        action: 'uptime.maintenance_window.created',
-        target: `maintenance_window:${created.id}`,
-        outcome: 'success',
-        details: req.body,
-      });
+      const created = await audited(
+        req,
+        (trx) =>
+          uptime.addMaintenanceWindow(
+            {
+              ...req.body,
+              startsAt: new Date(req.body.startsAt),
+              endsAt: new Date(req.body.endsAt),
+              by: `${p.kind}:${p.name}`,
+            },
+            trx,
+          ),
+        (c) => ({
+          action: 'uptime.maintenance_window.created',
+          target: `maintenance_window:${c.id}`,
+          outcome: 'success',
+          details: req.body,
+        }),
+      ).catch(uptimeError);
       reply.code(201);
       return created;
     },
@@ -516,16 +529,12 @@ export function registerUptimeRoutes(
     async (req, reply) => {
       if (req.body.stationId) await requireVisibleStation(req, req.body.stationId);
       const p = principalOf(req);
-      await uptime.setOpeningHours({ ...req.body, by: `${p.kind}:${p.name}` }).catch((err) => {
-        if (err instanceof UptimeError) uptimeError(err);
-        throw new ApiError(400, 'validation_failed', (err as Error).message, { field: 'body/timeZone' });
-      });
-      await audit(req, {
+      await audited(req, (trx) => uptime.setOpeningHours({ ...req.body, by: `${p.kind}:${p.name}` }, trx), {
         action: 'uptime.opening_hours.set',
         target: req.body.stationId ?? req.body.locationId ?? '',
         outcome: 'success',
         details: req.body,
-      });
+      }).catch(uptimeError);
       reply.code(204);
     },
   );
@@ -549,21 +558,25 @@ export function registerUptimeRoutes(
     async (req, reply) => {
       await requireVisibleStation(req, req.params.stationId);
       const b = req.body;
-      await uptime
-        .setStationLocation(req.params.stationId, {
-          timeZone: b.timeZone,
-          ...(b.locationId ? { locationId: b.locationId } : {}),
-          ...(b.operationalSince ? { operationalSince: new Date(b.operationalSince) } : {}),
-        })
-        .catch((err: Error) => {
-          throw new ApiError(400, 'validation_failed', err.message, { field: 'body/timeZone' });
-        });
-      await audit(req, {
-        action: 'uptime.station_location.set',
-        target: `station:${req.params.stationId}`,
-        outcome: 'success',
-        details: b,
-      });
+      await audited(
+        req,
+        (trx) =>
+          uptime.setStationLocation(
+            req.params.stationId,
+            {
+              timeZone: b.timeZone,
+              ...(b.locationId ? { locationId: b.locationId } : {}),
+              ...(b.operationalSince ? { operationalSince: new Date(b.operationalSince) } : {}),
+            },
+            trx,
+          ),
+        {
+          action: 'uptime.station_location.set',
+          target: `station:${req.params.stationId}`,
+          outcome: 'success',
+          details: b,
+        },
+      ).catch(uptimeError);
       reply.code(204);
     },
   );

@@ -5,7 +5,11 @@
 // bounds of its own is bounded to PostgreSQL's integer (an id, an offset of 1e20 would otherwise fail in the
 // database as a 500), and a date-time must be one JavaScript's Date can hold (RFC 3339 allows the leap second
 // 23:59:60, which Date cannot represent: it would become an Invalid Date further on).
+// Before any schema, one rule for all text of every route: nothing PostgreSQL cannot store (see
+// unstorable-text.ts).
 import type { FastifyInstance } from 'fastify';
+import { ApiError } from './errors.ts';
+import { findUnstorableText } from './unstorable-text.ts';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { fullFormats } from 'ajv-formats/dist/formats.js';
@@ -46,6 +50,19 @@ export function withIntegerBounds(schema: unknown): unknown {
 }
 
 export function installValidation(app: FastifyInstance): void {
+  app.addHook('preValidation', async (req) => {
+    for (const [part, value] of [
+      ['params', req.params],
+      ['querystring', req.query],
+      ['body', req.body],
+    ] as const) {
+      const field = findUnstorableText(value, part);
+      if (field) {
+        const problem = 'contains a character that cannot be stored (U+0000 or an unpaired surrogate)';
+        throw new ApiError(400, 'validation_failed', `${field} ${problem}`, [{ field, problem }]);
+      }
+    }
+  });
   const strict = build(false);
   const coercing = build(true);
   app.setValidatorCompiler(({ schema, httpPart }) =>

@@ -4,6 +4,7 @@
 // nothing is deleted, retired things drop out of lists and a retired station may no longer connect.
 import type { Kysely } from 'kysely';
 import type { Database } from '../storage/schema.ts';
+import { afterCommit, inTransaction, type Executor } from '../storage/transactions.ts';
 import type { StationsService } from '../stations/service.ts';
 import type { OpeningHours } from './tables.ts';
 import { invalidateStationLocations } from '../billing/locations.ts';
@@ -74,17 +75,17 @@ export class AssetsService {
 
   // ---- organisations -----------------------------------------------------------------------------
 
-  async createOrganisation(input: OrganisationInput): Promise<{ id: string }> {
-    return this.db
+  async createOrganisation(input: OrganisationInput, db: Executor = this.db): Promise<{ id: string }> {
+    return db
       .insertInto('organisations')
       .values({ name: input.name, kind: input.kind, contact_email: input.contactEmail ?? null, retired_at: null })
       .returning('id')
       .executeTakeFirstOrThrow();
   }
 
-  async updateOrganisation(id: string, patch: Partial<OrganisationInput>): Promise<void> {
-    await this.requireOrganisation(id);
-    await this.db
+  async updateOrganisation(id: string, patch: Partial<OrganisationInput>, db: Executor = this.db): Promise<void> {
+    await this.requireOrganisation(db, id);
+    await db
       .updateTable('organisations')
       .set({
         ...(patch.name !== undefined ? { name: patch.name } : {}),
@@ -96,24 +97,24 @@ export class AssetsService {
       .execute();
   }
 
-  async retireOrganisation(id: string): Promise<void> {
-    await this.requireOrganisation(id);
-    const active = await this.db
+  async retireOrganisation(id: string, db: Executor = this.db): Promise<void> {
+    await this.requireOrganisation(db, id);
+    const active = await db
       .selectFrom('locations')
       .select('id')
       .where('organisation_id', '=', id)
       .where('retired_at', 'is', null)
       .executeTakeFirst();
     if (active) throw new AssetError('conflict', null, "retire the organisation's locations first");
-    await this.db
+    await db
       .updateTable('organisations')
       .set({ retired_at: new Date(), updated_at: new Date() })
       .where('id', '=', id)
       .execute();
   }
 
-  private async requireOrganisation(id: string, field: string | null = null): Promise<void> {
-    const row = await this.db
+  private async requireOrganisation(db: Executor, id: string, field: string | null = null): Promise<void> {
+    const row = await db
       .selectFrom('organisations')
       .select(['id', 'retired_at'])
       .where('id', '=', id)
@@ -124,10 +125,10 @@ export class AssetsService {
 
   // ---- locations ---------------------------------------------------------------------------------
 
-  async createLocation(input: LocationInput): Promise<{ id: string }> {
-    await this.requireOrganisation(input.organisationId, 'organisationId');
+  async createLocation(input: LocationInput, db: Executor = this.db): Promise<{ id: string }> {
+    await this.requireOrganisation(db, input.organisationId, 'organisationId');
     this.checkLocation(input);
-    return this.db
+    return db
       .insertInto('locations')
       .values({
         organisation_id: input.organisationId,
@@ -147,10 +148,10 @@ export class AssetsService {
       .executeTakeFirstOrThrow();
   }
 
-  async updateLocation(id: string, patch: Partial<LocationInput>): Promise<void> {
-    const row = await this.db.selectFrom('locations').select('id').where('id', '=', id).executeTakeFirst();
+  async updateLocation(id: string, patch: Partial<LocationInput>, db: Executor = this.db): Promise<void> {
+    const row = await db.selectFrom('locations').select('id').where('id', '=', id).executeTakeFirst();
     if (!row) throw new AssetError('not_found', null, `no location ${id}`);
-    if (patch.organisationId !== undefined) await this.requireOrganisation(patch.organisationId, 'organisationId');
+    if (patch.organisationId !== undefined) await this.requireOrganisation(db, patch.organisationId, 'organisationId');
     this.checkLocation(patch);
     const set: Record<string, unknown> = { updated_at: new Date() };
     const columns: [keyof LocationInput, string][] = [
@@ -167,14 +168,14 @@ export class AssetsService {
     for (const [key, column] of columns) if (patch[key] !== undefined) set[column] = patch[key];
     if (patch.openingHours !== undefined) set.opening_hours = JSON.stringify(patch.openingHours);
     if (patch.parkingRestrictions !== undefined) set.parking_restrictions = JSON.stringify(patch.parkingRestrictions);
-    await this.db.updateTable('locations').set(set).where('id', '=', id).execute();
-    invalidateStationLocations(this.db); // billing caches where stations stand
+    await db.updateTable('locations').set(set).where('id', '=', id).execute();
+    afterCommit(db, () => invalidateStationLocations(this.db)); // billing caches where stations stand
   }
 
-  async retireLocation(id: string): Promise<void> {
-    const row = await this.db.selectFrom('locations').select('id').where('id', '=', id).executeTakeFirst();
+  async retireLocation(id: string, db: Executor = this.db): Promise<void> {
+    const row = await db.selectFrom('locations').select('id').where('id', '=', id).executeTakeFirst();
     if (!row) throw new AssetError('not_found', null, `no location ${id}`);
-    const active = await this.db
+    const active = await db
       .selectFrom('station_assets')
       .select('station_id')
       .where('location_id', '=', id)
@@ -182,7 +183,7 @@ export class AssetsService {
       .executeTakeFirst();
     if (active)
       throw new AssetError('conflict', null, `station ${active.station_id} still stands here: move or retire it first`);
-    await this.db
+    await db
       .updateTable('locations')
       .set({ retired_at: new Date(), updated_at: new Date() })
       .where('id', '=', id)
@@ -213,22 +214,28 @@ export class AssetsService {
   // ---- stations ----------------------------------------------------------------------------------
 
   /** Registers a station (password stored hashed by the stations domain) with its place and connectors. */
-  async registerStation(input: StationAssetInput): Promise<void> {
-    const existing = await this.db.selectFrom('stations').select('id').where('id', '=', input.id).executeTakeFirst();
+  async registerStation(input: StationAssetInput, db: Executor = this.db): Promise<void> {
+    const existing = await db.selectFrom('stations').select('id').where('id', '=', input.id).executeTakeFirst();
     if (existing) throw new AssetError('conflict', 'id', `station ${input.id} is already registered`);
-    if (input.locationId) await this.requireActiveLocation(input.locationId);
-    await this.stations.register({ id: input.id, password: input.password, admission: input.admission ?? 'allowed' });
-    await this.db
-      .insertInto('station_assets')
-      .values({
-        station_id: input.id,
-        location_id: input.locationId ?? null,
-        name: input.name ?? null,
-        retired_at: null,
-      })
-      .execute();
-    invalidateStationLocations(this.db);
-    if (input.connectors) await this.setConnectors(input.id, input.connectors);
+    if (input.locationId) await this.requireActiveLocation(db, input.locationId);
+    // The station, its place and its connectors exist together or not at all.
+    await inTransaction(db, async (trx) => {
+      await this.stations.register(
+        { id: input.id, password: input.password, admission: input.admission ?? 'allowed' },
+        trx,
+      );
+      await trx
+        .insertInto('station_assets')
+        .values({
+          station_id: input.id,
+          location_id: input.locationId ?? null,
+          name: input.name ?? null,
+          retired_at: null,
+        })
+        .execute();
+      afterCommit(trx, () => invalidateStationLocations(this.db));
+      if (input.connectors) await this.setConnectors(input.id, input.connectors, trx);
+    });
   }
 
   async updateStation(
@@ -239,12 +246,13 @@ export class AssetsService {
       admission?: 'allowed' | 'blocked';
       password?: string | null;
     },
+    db: Executor = this.db,
   ): Promise<void> {
-    await this.requireStation(id);
-    if (patch.locationId) await this.requireActiveLocation(patch.locationId);
-    await this.ensureAssetRow(id);
+    await this.requireStation(db, id);
+    if (patch.locationId) await this.requireActiveLocation(db, patch.locationId);
+    await this.ensureAssetRow(db, id);
     if (patch.name !== undefined || patch.locationId !== undefined) {
-      await this.db
+      await db
         .updateTable('station_assets')
         .set({
           ...(patch.name !== undefined ? { name: patch.name } : {}),
@@ -253,27 +261,27 @@ export class AssetsService {
         })
         .where('station_id', '=', id)
         .execute();
-      invalidateStationLocations(this.db);
+      afterCommit(db, () => invalidateStationLocations(this.db));
     }
-    if (patch.admission !== undefined) await this.stations.setAdmission(id, patch.admission);
-    if (patch.password !== undefined) await this.stations.setPassword(id, patch.password);
+    if (patch.admission !== undefined) await this.stations.setAdmission(id, patch.admission, db);
+    if (patch.password !== undefined) await this.stations.setPassword(id, patch.password, db);
   }
 
   /** Retires a station: it leaves the lists and may no longer connect; its history stays. */
-  async retireStation(id: string): Promise<void> {
-    await this.requireStation(id);
-    await this.ensureAssetRow(id);
-    await this.db
+  async retireStation(id: string, db: Executor = this.db): Promise<void> {
+    await this.requireStation(db, id);
+    await this.ensureAssetRow(db, id);
+    await db
       .updateTable('station_assets')
       .set({ retired_at: new Date(), updated_at: new Date() })
       .where('station_id', '=', id)
       .execute();
-    await this.stations.setAdmission(id, 'blocked');
+    await this.stations.setAdmission(id, 'blocked', db);
   }
 
   /** Replaces a station's connector specification. */
-  async setConnectors(id: string, connectors: ConnectorSpec[]): Promise<void> {
-    await this.requireStation(id);
+  async setConnectors(id: string, connectors: ConnectorSpec[], db: Executor = this.db): Promise<void> {
+    await this.requireStation(db, id);
     const seen = new Set<string>();
     for (const c of connectors) {
       const key = `${c.evseId}/${c.connectorId}`;
@@ -281,7 +289,7 @@ export class AssetsService {
         throw new AssetError('invalid', 'connectors', `EVSE ${c.evseId} connector ${c.connectorId} is listed twice`);
       seen.add(key);
     }
-    await this.db.transaction().execute(async (trx) => {
+    await inTransaction(db, async (trx) => {
       await trx.deleteFrom('connector_specs').where('station_id', '=', id).execute();
       if (connectors.length === 0) return;
       await trx
@@ -300,24 +308,20 @@ export class AssetsService {
     });
   }
 
-  private async requireStation(id: string): Promise<void> {
-    const row = await this.db.selectFrom('stations').select('id').where('id', '=', id).executeTakeFirst();
+  private async requireStation(db: Executor, id: string): Promise<void> {
+    const row = await db.selectFrom('stations').select('id').where('id', '=', id).executeTakeFirst();
     if (!row) throw new AssetError('not_found', null, `no station ${id}`);
   }
 
-  private async requireActiveLocation(id: string): Promise<void> {
-    const row = await this.db
-      .selectFrom('locations')
-      .select(['id', 'retired_at'])
-      .where('id', '=', id)
-      .executeTakeFirst();
+  private async requireActiveLocation(db: Executor, id: string): Promise<void> {
+    const row = await db.selectFrom('locations').select(['id', 'retired_at']).where('id', '=', id).executeTakeFirst();
     if (!row) throw new AssetError('invalid', 'locationId', `no location ${id}`);
     if (row.retired_at) throw new AssetError('invalid', 'locationId', `location ${id} is retired`);
   }
 
   /** Stations that connected on their own (accept-unknown) have no asset row yet. */
-  private async ensureAssetRow(id: string): Promise<void> {
-    await this.db
+  private async ensureAssetRow(db: Executor, id: string): Promise<void> {
+    await db
       .insertInto('station_assets')
       .values({ station_id: id, location_id: null, name: null, retired_at: null })
       .onConflict((oc) => oc.column('station_id').doNothing())

@@ -5,6 +5,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import { currencyDigits } from './money.ts';
 import { sharedCache, type TtlCache } from '../storage/read-cache.ts';
+import { afterCommit, type Executor } from '../storage/transactions.ts';
 
 export const AD_HOC = 'ad_hoc';
 export const MEMBERS = 'members';
@@ -65,7 +66,7 @@ export class AccountsService {
     this.byToken.clear();
   }
 
-  async create(input: AccountInput, id: string = randomUUID()): Promise<Account> {
+  async create(input: AccountInput, id: string = randomUUID(), db: Executor = this.db): Promise<Account> {
     const group = input.customerGroup ?? MEMBERS;
     if (!validCustomerGroup(group))
       throw new AccountValidationError('customerGroup', "must be 'ad_hoc', 'members' or 'partner:<party id>'");
@@ -74,7 +75,7 @@ export class AccountsService {
     } catch {
       throw new AccountValidationError('currency', 'must be an ISO 4217 currency code');
     }
-    await this.db
+    await db
       .insertInto('billing_accounts')
       .values({
         id,
@@ -88,34 +89,34 @@ export class AccountsService {
         stripe_payment_method_id: input.stripePaymentMethodId ?? null,
       })
       .execute();
-    this.invalidate();
-    return (await this.get(id))!;
+    afterCommit(db, () => this.invalidate());
+    return (await this.get(id, db))!;
   }
 
   /** Links a token to the account (moving it from another account if it had one). */
-  async addToken(accountId: string, idToken: string): Promise<void> {
-    await this.db
+  async addToken(accountId: string, idToken: string, db: Executor = this.db): Promise<void> {
+    await db
       .insertInto('billing_account_tokens')
       .values({ id_token: idToken, account_id: accountId })
       .onConflict((oc) => oc.column('id_token').doUpdateSet({ account_id: accountId }))
       .execute();
-    this.invalidate();
+    afterCommit(db, () => this.invalidate());
   }
 
-  async removeToken(accountId: string, idToken: string): Promise<boolean> {
-    const r = await this.db
+  async removeToken(accountId: string, idToken: string, db: Executor = this.db): Promise<boolean> {
+    const r = await db
       .deleteFrom('billing_account_tokens')
       .where('id_token', '=', idToken)
       .where('account_id', '=', accountId)
       .executeTakeFirst();
-    this.invalidate();
+    afterCommit(db, () => this.invalidate());
     return Number(r.numDeletedRows) > 0;
   }
 
-  async get(id: string): Promise<Account | undefined> {
-    const row = await this.db.selectFrom('billing_accounts').selectAll().where('id', '=', id).executeTakeFirst();
+  async get(id: string, db: Executor = this.db): Promise<Account | undefined> {
+    const row = await db.selectFrom('billing_accounts').selectAll().where('id', '=', id).executeTakeFirst();
     if (!row) return undefined;
-    const tokens = await this.db
+    const tokens = await db
       .selectFrom('billing_account_tokens')
       .select('id_token')
       .where('account_id', '=', id)

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import { systemClock, type Clock } from '../time/clock.ts';
+import { inTransaction, type Executor } from '../storage/transactions.ts';
 
 /** Invoicing a month that has not ended yet: its CDRs are still arriving. */
 export class InvoicePeriodOpenError extends Error {
@@ -100,18 +101,14 @@ export class InvoicesService {
    * or a supplementary one when the month was invoiced before. Returns the invoices issued (none when there is
    * nothing unbilled; no number is used up then). Throws InvoicePeriodOpenError for a month not over yet.
    */
-  async issueMonthly(accountId: string, year: number, month: number): Promise<InvoiceRecord[]> {
+  async issueMonthly(accountId: string, year: number, month: number, db: Executor = this.db): Promise<InvoiceRecord[]> {
     const periodStart = new Date(Date.UTC(year, month - 1, 1));
     const periodEnd = new Date(Date.UTC(year, month, 1));
     if (this.clock.now() < periodEnd.getTime()) throw new InvoicePeriodOpenError(periodEnd);
     const issued: InvoiceRecord[] = [];
-    const account = await this.db
-      .selectFrom('billing_accounts')
-      .selectAll()
-      .where('id', '=', accountId)
-      .executeTakeFirst();
+    const account = await db.selectFrom('billing_accounts').selectAll().where('id', '=', accountId).executeTakeFirst();
     if (!account) throw new Error(`account ${accountId} not found`);
-    const currencies = await this.db
+    const currencies = await db
       .selectFrom('cdrs')
       .select('currency')
       .distinct()
@@ -121,7 +118,7 @@ export class InvoicesService {
       .where('end_date_time', '<', periodEnd)
       .execute();
     for (const { currency } of currencies) {
-      const invoice = await this.db.transaction().execute(async (trx) => {
+      const invoice = await inTransaction(db, async (trx) => {
         // One invoicing of an account at a time: two could otherwise pick the same supplement number.
         await trx.selectFrom('billing_accounts').select('id').where('id', '=', accountId).forUpdate().execute();
         const cdrs = await trx
@@ -228,13 +225,13 @@ export class InvoicesService {
           .execute();
         return id;
       });
-      if (invoice) issued.push((await this.get(invoice))!);
+      if (invoice) issued.push((await this.get(invoice, db))!);
     }
     return issued;
   }
 
-  async get(id: string): Promise<InvoiceRecord | undefined> {
-    const row = await this.db.selectFrom('invoices').selectAll().where('id', '=', id).executeTakeFirst();
+  async get(id: string, db: Executor = this.db): Promise<InvoiceRecord | undefined> {
+    const row = await db.selectFrom('invoices').selectAll().where('id', '=', id).executeTakeFirst();
     return row ? toRecord(row) : undefined;
   }
 

@@ -7,6 +7,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import { AccountsService, type Account } from './accounts.ts';
 import { EXTERNAL, REVENUE, balance, holdOf, post, walletOf } from './ledger.ts';
+import type { Executor } from '../storage/transactions.ts';
 
 export interface PaymentContext {
   paymentId: string;
@@ -42,17 +43,17 @@ export class WalletProvider implements PaymentProvider {
   readonly name = 'wallet' as const;
   constructor(private readonly db: Kysely<Database>) {}
 
-  async topUp(account: Account, amountMinor: number, reference: string): Promise<void> {
+  async topUp(account: Account, amountMinor: number, reference: string, db: Executor = this.db): Promise<void> {
     if (!Number.isSafeInteger(amountMinor) || amountMinor <= 0)
       throw new RangeError('top-up must be a positive amount');
-    await post(this.db, account.currency, 'top_up', reference, [
+    await post(db, account.currency, 'top_up', reference, [
       { account: EXTERNAL, amount: -amountMinor },
       { account: walletOf(account.id), amount: amountMinor },
     ]);
   }
 
-  balance(account: Account): Promise<number> {
-    return balance(this.db, walletOf(account.id), account.currency);
+  balance(account: Account, db: Executor = this.db): Promise<number> {
+    return balance(db, walletOf(account.id), account.currency);
   }
 
   async hold(ctx: PaymentContext, amountMinor: number) {

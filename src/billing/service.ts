@@ -19,6 +19,7 @@ import { priceSession, type PricedSession } from './pricing.ts';
 import { buildCdrBody, creditCdr, getCdr, rowToCdr, type CdrRecord } from './cdrs.ts';
 import { BoundedMap } from '../storage/read-cache.ts';
 import { PreparedQuery } from '../storage/prepared.ts';
+import type { Executor } from '../storage/transactions.ts';
 import type { BillingOptions } from './options.ts';
 import type { PinnedTariff } from './tariff.ts';
 import { formatMinor } from './money.ts';
@@ -499,8 +500,8 @@ export class BillingService {
     return getCdr(this.db, id);
   }
 
-  async credit(cdrId: string, reason: string): Promise<CdrRecord> {
-    return creditCdr(this.db, cdrId, reason);
+  async credit(cdrId: string, reason: string, db: Executor = this.db): Promise<CdrRecord> {
+    return creditCdr(db, cdrId, reason);
   }
 
   /** Failed sessions (not billed: under the minimum energy or duration), newest first. */

@@ -5,6 +5,7 @@ import { sql, type Kysely } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import { tariffValidAt, validateTariff, type PinnedTariff, type TariffBody } from './tariff.ts';
 import { sharedCache, sharedMap, type BoundedMap, type TtlCache } from '../storage/read-cache.ts';
+import { afterCommit, inTransaction, type Executor } from '../storage/transactions.ts';
 
 /** A tariff that may apply to a scope, most specific first; its validity window is checked at each use. */
 interface Candidate {
@@ -102,17 +103,18 @@ export class TariffStore {
     body: TariffBody,
     by: string | null = null,
     id: string = randomUUID(),
+    db: Executor = this.db,
   ): Promise<TariffRecord> {
     validateTariff(body);
-    await this.db.transaction().execute(async (trx) => {
+    await inTransaction(db, async (trx) => {
       await trx.insertInto('tariffs').values({ id, name, current_version: 1 }).execute();
       await trx
         .insertInto('tariff_versions')
         .values({ tariff_id: id, version: 1, body: JSON.stringify(body), created_by: by })
         .execute();
     });
-    this.invalidate();
-    return (await this.get(id))!;
+    afterCommit(db, () => this.invalidate());
+    return (await this.get(id, undefined, db))!;
   }
 
   /** An edit: stores the next version and makes it current. Sessions already pinned keep theirs. */
@@ -120,9 +122,10 @@ export class TariffStore {
     id: string,
     changes: { name?: string; body?: TariffBody },
     by: string | null = null,
+    db: Executor = this.db,
   ): Promise<TariffRecord> {
     if (changes.body) validateTariff(changes.body);
-    await this.db.transaction().execute(async (trx) => {
+    await inTransaction(db, async (trx) => {
       const row = await trx
         .selectFrom('tariffs')
         .select(['current_version'])
@@ -144,23 +147,23 @@ export class TariffStore {
         .where('id', '=', id)
         .execute();
     });
-    this.invalidate();
-    return (await this.get(id))!;
+    afterCommit(db, () => this.invalidate());
+    return (await this.get(id, undefined, db))!;
   }
 
   /** Retired tariffs are no longer assigned to new sessions; their versions stay for the CDRs that use them. */
-  async retire(id: string): Promise<void> {
-    const r = await this.db
+  async retire(id: string, db: Executor = this.db): Promise<void> {
+    const r = await db
       .updateTable('tariffs')
       .set({ retired_at: new Date(), updated_at: new Date() })
       .where('id', '=', id)
       .executeTakeFirst();
-    this.invalidate();
+    afterCommit(db, () => this.invalidate());
     if (Number(r.numUpdatedRows) === 0) throw new TariffNotFoundError(id);
   }
 
-  async get(id: string, version?: number): Promise<TariffRecord | undefined> {
-    const row = await this.db
+  async get(id: string, version?: number, db: Executor = this.db): Promise<TariffRecord | undefined> {
+    const row = await db
       .selectFrom('tariffs as t')
       .innerJoin('tariff_versions as v', (j) =>
         j.onRef('v.tariff_id', '=', 't.id').on('v.version', '=', version ?? sql<number>`t.current_version`),
@@ -222,7 +225,7 @@ export class TariffStore {
     return rows.map((r) => ({ version: r.version, createdAt: r.created_at, createdBy: r.created_by }));
   }
 
-  async assign(input: AssignmentInput): Promise<Assignment> {
+  async assign(input: AssignmentInput, db: Executor = this.db): Promise<Assignment> {
     const values = {
       tariff_id: input.tariffId,
       location_id: input.locationId ?? null,
@@ -230,9 +233,9 @@ export class TariffStore {
       evse_id: input.evseId ?? null,
       customer_group: input.customerGroup ?? null,
     };
-    if (!(await this.get(input.tariffId))) throw new TariffNotFoundError(input.tariffId);
+    if (!(await this.get(input.tariffId, undefined, db))) throw new TariffNotFoundError(input.tariffId);
     // One tariff per scope and group: assigning again replaces the previous one.
-    const row = await this.db.transaction().execute(async (trx) => {
+    const row = await inTransaction(db, async (trx) => {
       let del = trx.deleteFrom('tariff_assignments');
       for (const [col, v] of Object.entries(values)) {
         if (col === 'tariff_id') continue;
@@ -242,13 +245,13 @@ export class TariffStore {
       await del.execute();
       return trx.insertInto('tariff_assignments').values(values).returning('id').executeTakeFirstOrThrow();
     });
-    this.invalidate();
+    afterCommit(db, () => this.invalidate());
     return { id: row.id, ...toInput(values) };
   }
 
-  async unassign(id: string): Promise<boolean> {
-    const r = await this.db.deleteFrom('tariff_assignments').where('id', '=', id).executeTakeFirst();
-    this.invalidate();
+  async unassign(id: string, db: Executor = this.db): Promise<boolean> {
+    const r = await db.deleteFrom('tariff_assignments').where('id', '=', id).executeTakeFirst();
+    afterCommit(db, () => this.invalidate());
     return Number(r.numDeletedRows) > 0;
   }
 

@@ -44,6 +44,22 @@ export type DomainEvent =
     };
 
 export type DomainEventType = DomainEvent['type'];
+
+/** Each type of event above, listed once (the compiler checks the list against the union). */
+const EVENT_TYPES: Record<DomainEventType, true> = {
+  'station.connected': true,
+  'station.disconnected': true,
+  'station.booted': true,
+  'connector.status': true,
+  'station.event': true,
+  'transaction.started': true,
+  'transaction.updated': true,
+  'transaction.ended': true,
+  'command.completed': true,
+};
+
+/** Every type of event published on the bus (what the live event stream offers). */
+export const DOMAIN_EVENT_TYPES = Object.keys(EVENT_TYPES) as DomainEventType[];
 type Listener = (event: DomainEvent) => void | Promise<void>;
 
 export class EventBus {

@@ -1,5 +1,5 @@
 // Tables owned by field service: alert rules and alerts, technicians, work orders and their history,
-// webhook subscriptions for field-service systems, and idempotency keys for their updates.
+// webhook subscriptions for field-service systems.
 import type { ColumnType, Generated, JSONColumnType } from 'kysely';
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
@@ -97,14 +97,6 @@ export interface FieldserviceWebhooksTable {
   topics: JSONColumnType<string[]>;
   site_id: string | null;
   active: boolean;
-  created_at: Generated<Date>;
-}
-
-export interface WorkOrderIdempotencyTable {
-  key: string;
-  work_order_id: string;
-  request_hash: string;
-  response: JSONColumnType<Record<string, unknown>>;
   created_at: Generated<Date>;
 }
 

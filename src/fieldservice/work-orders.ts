@@ -7,6 +7,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import type { Outbox } from '../storage/outbox.ts';
+import { inTransaction } from '../storage/transactions.ts';
 import type { UptimeService } from '../uptime/service.ts';
 import { causeFor, isKnownCause, type ExclusionReason } from '../uptime/cause-codes.ts';
 import { publishWebhookEvent } from './webhooks.ts';
@@ -245,8 +246,9 @@ export class WorkOrderService {
     to: WorkOrderStatus,
     by: string,
     extra: { technicianId?: string } = {},
+    db: Executor = this.db,
   ): Promise<WorkOrder> {
-    return this.db.transaction().execute(async (trx) => {
+    return inTransaction(db, async (trx) => {
       const row = await this.locked(trx, id);
       const from = row.status as WorkOrderStatus;
       if (!WORK_ORDER_STATUSES.includes(to)) throw new WorkOrderError('status', `unknown status ${to}`);
@@ -286,8 +288,9 @@ export class WorkOrderService {
       checklistDone?: string[];
       laborCostMinor?: number;
     },
+    db: Executor = this.db,
   ): Promise<WorkOrder> {
-    return this.db.transaction().execute(async (trx) => {
+    return inTransaction(db, async (trx) => {
       const row = await this.locked(trx, id);
       const now = dateOf(this.clock);
       const notes = change.note ? [...row.notes, { at: now.toISOString(), by, text: change.note }] : row.notes;
@@ -340,13 +343,14 @@ export class WorkOrderService {
       notes?: string;
       attachments?: { name: string; contentType: string; url: string }[];
     },
+    db: Executor = this.db,
   ): Promise<WorkOrder> {
     if (!isKnownCause(resolution.causeCode))
       throw new WorkOrderError('causeCode', `unknown cause code ${resolution.causeCode}`);
     if (resolution.exclusionReason !== undefined && ![1, 2, 3, 4, 5, 6].includes(resolution.exclusionReason)) {
       throw new WorkOrderError('exclusionReason', 'exclusionReason is an EV-ChART code 1–6');
     }
-    return this.db.transaction().execute(async (trx) => {
+    return inTransaction(db, async (trx) => {
       const row = await this.locked(trx, id);
       if (!['assigned', 'en_route', 'on_site', 'open'].includes(row.status)) {
         throw new WorkOrderError('status', `a ${row.status} work order cannot be resolved`, 409);

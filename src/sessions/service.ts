@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import type { BatchWriter } from '../storage/batch-writer.ts';
+import { afterCommit, inTransaction, type Executor } from '../storage/transactions.ts';
 import { TtlCache } from '../storage/read-cache.ts';
 import type { StationsService } from '../stations/service.ts';
 import type { ConnectorStatus } from '../stations/model.ts';
@@ -90,20 +91,34 @@ export class SessionsService {
     });
   }
 
-  async upsertIdToken(token: IdTokenInput): Promise<void> {
-    const values = {
-      id_token: token.idToken,
-      type: token.type ?? 'ISO14443',
-      status: token.status ?? 'accepted',
-      expires_at: token.expiresAt ?? null,
-      group_id: token.groupId ?? null,
-    };
-    await this.db
-      .insertInto('id_tokens')
-      .values(values)
-      .onConflict((oc) => oc.column('id_token').doUpdateSet({ ...values, updated_at: new Date() }))
-      .execute();
-    this.forgetIdToken(token.idToken);
+  async upsertIdToken(token: IdTokenInput, db: Executor = this.db): Promise<void> {
+    await this.upsertIdTokens([token], db);
+  }
+
+  /**
+   * Creates or updates tokens, all or none. Each change takes effect at the next Authorize: the cached rows are
+   * dropped once the change has committed (dropped before, a read in between could cache the old row again).
+   */
+  async upsertIdTokens(tokens: IdTokenInput[], db: Executor = this.db): Promise<void> {
+    await inTransaction(db, async (trx) => {
+      for (const token of tokens) {
+        const values = {
+          id_token: token.idToken,
+          type: token.type ?? 'ISO14443',
+          status: token.status ?? 'accepted',
+          expires_at: token.expiresAt ?? null,
+          group_id: token.groupId ?? null,
+        };
+        await trx
+          .insertInto('id_tokens')
+          .values(values)
+          .onConflict((oc) => oc.column('id_token').doUpdateSet({ ...values, updated_at: new Date() }))
+          .execute();
+      }
+      afterCommit(trx, () => {
+        for (const token of tokens) this.forgetIdToken(token.idToken);
+      });
+    });
   }
 
   /** Drops a token from the authorization cache; call after changing it anywhere. */

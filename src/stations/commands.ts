@@ -5,6 +5,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { ConfigurationKey, DeviceVariable } from './model.ts';
+import { isPasswordSetting, withoutSecrets } from './secret-settings.ts';
 
 export type StationCommand =
   | { name: 'reset'; type: 'soft' | 'hard' }
@@ -128,7 +129,12 @@ export interface CommandOutcome {
 export interface SettingsStore {
   storeConfiguration(stationId: string, keys: ConfigurationKey[]): Promise<void>;
   reportDeviceModel(stationId: string, variables: DeviceVariable[]): Promise<void>;
+  /** The charger took a new Basic-auth password: it is the one to check from its next connection on. */
+  setPassword(stationId: string, password: string | null): Promise<unknown>;
 }
+
+/** Statuses with which a charger takes a new setting (a reboot may be needed before it applies). */
+const TAKEN = new Set(['accepted', 'reboot_required']);
 
 export class CommandService {
   private transport: CommandTransport | undefined;
@@ -143,7 +149,10 @@ export class CommandService {
     this.transport = transport;
   }
 
-  /** Sends a command and waits for the charger's answer; every attempt lands in the command log. */
+  /**
+   * Sends a command and waits for the charger's answer; every attempt lands in the command log. Password
+   * settings are sent as given but logged, remembered and answered with their values redacted.
+   */
   async send(stationId: string, command: StationCommand, requestedBy = 'system'): Promise<CommandOutcome> {
     if (!this.transport) throw new Error('no command transport configured');
     const { name, ...request } = command;
@@ -153,7 +162,7 @@ export class CommandService {
         station_id: stationId,
         command: name,
         action: null,
-        request: JSON.stringify(request),
+        request: JSON.stringify(withoutSecrets(request)),
         response: null,
         status: 'pending',
         error: null,
@@ -164,9 +173,11 @@ export class CommandService {
       .returning('id')
       .executeTakeFirstOrThrow();
     try {
-      const { result, action } = await this.transport.send(stationId, command);
+      const { result: answer, action } = await this.transport.send(stationId, command);
+      const result = answer.data ? { ...answer, data: withoutSecrets(answer.data) } : answer;
       await this.finish(logged.id, { action, status: result.status, response: JSON.stringify(result) });
       await this.rememberSettings(stationId, command, result);
+      await this.takePassword(stationId, command, result);
       this.published(logged.id, stationId, name, result.status, requestedBy);
       return { commandId: logged.id, result };
     } catch (err) {
@@ -213,6 +224,18 @@ export class CommandService {
         variables.map((v) => ({ component: v.component!, variable: v.variable, value: v.value })),
       );
     }
+  }
+
+  /** A password setting the charger took becomes the station's password (stored hashed). */
+  private async takePassword(stationId: string, command: StationCommand, result: CommandResult): Promise<void> {
+    if (command.name !== 'setConfiguration' || !this.settings) return;
+    const password = command.settings.find(isPasswordSetting);
+    if (!password) return;
+    // 2.0.1 answers per setting; 1.6 changes one key per call and answers for it.
+    const perSetting = (result.data?.settings as { variable: string; status?: string }[] | undefined)?.find(
+      (s) => s.variable === password.variable,
+    );
+    if (TAKEN.has(perSetting?.status ?? result.status)) await this.settings.setPassword(stationId, password.value);
   }
 
   private published(commandId: string, stationId: string, command: string, status: string, requestedBy: string): void {

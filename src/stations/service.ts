@@ -5,6 +5,8 @@ import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import type { BatchWriter } from '../storage/batch-writer.ts';
+import type { Executor } from '../storage/transactions.ts';
+import { REDACTED, isPasswordSetting } from './secret-settings.ts';
 import { hashPassword, verifyPassword } from '../security/passwords.ts';
 import type { EventBus } from '../events/bus.ts';
 import type {
@@ -99,9 +101,9 @@ export class StationsService {
   }
 
   /** Registers (or updates) a charger ahead of its first connection; the password is stored hashed. */
-  async register(station: StationRegistration): Promise<void> {
+  async register(station: StationRegistration, db: Executor = this.db): Promise<void> {
     const password_hash = station.password ? await hashPassword(station.password) : null;
-    await this.db
+    await db
       .insertInto('stations')
       .values({ ...emptyStation(station.id), password_hash, admission: station.admission ?? 'allowed' })
       .onConflict((oc) =>
@@ -115,8 +117,8 @@ export class StationsService {
   }
 
   /** Allows or blocks a registered charger without touching its password (operator API). */
-  async setAdmission(stationId: string, admission: 'allowed' | 'blocked'): Promise<boolean> {
-    const r = await this.db
+  async setAdmission(stationId: string, admission: 'allowed' | 'blocked', db: Executor = this.db): Promise<boolean> {
+    const r = await db
       .updateTable('stations')
       .set({ admission, updated_at: new Date() })
       .where('id', '=', stationId)
@@ -125,9 +127,9 @@ export class StationsService {
   }
 
   /** Sets (stored hashed) or removes a charger's Basic-auth password without touching its admission. */
-  async setPassword(stationId: string, password: string | null): Promise<boolean> {
+  async setPassword(stationId: string, password: string | null, db: Executor = this.db): Promise<boolean> {
     const password_hash = password ? await hashPassword(password) : null;
-    const r = await this.db
+    const r = await db
       .updateTable('stations')
       .set({ password_hash, updated_at: new Date() })
       .where('id', '=', stationId)
@@ -184,6 +186,7 @@ export class StationsService {
       timestamp: now,
       payload: { reason },
     });
+    this.bus?.publish({ type: 'station.disconnected', stationId, reason, at: now });
   }
 
   async boot(stationId: string, info: BootInfo): Promise<BootDecision> {
@@ -350,7 +353,7 @@ export class StationsService {
         variable: v.variable,
         variable_instance: v.variableInstance ?? '',
         attribute_type: v.attributeType ?? 'Actual',
-        value: v.value ?? null,
+        value: typeof v.value === 'string' && isPasswordSetting(v) ? REDACTED : (v.value ?? null),
         mutability: v.mutability ?? null,
         characteristics: JSON.stringify(v.characteristics ?? null),
         updated_at: now,
@@ -365,7 +368,7 @@ export class StationsService {
       configuration_keys: keys.map((k) => ({
         station_id: stationId,
         key: k.key,
-        value: k.value ?? null,
+        value: typeof k.value === 'string' && isPasswordSetting({ variable: k.key }) ? REDACTED : (k.value ?? null),
         readonly: k.readonly,
         updated_at: now,
       })),

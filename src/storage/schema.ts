@@ -32,10 +32,10 @@ import type {
   StationZonesTable,
   TechniciansTable,
   WorkOrderEventsTable,
-  WorkOrderIdempotencyTable,
   WorkOrdersTable,
 } from '../fieldservice/tables.ts';
 import type { OutboxTable } from './outbox.ts';
+import type { ApiIdempotencyTable } from '../api/idempotency.ts';
 import type { ApiKeysTable, AuditLogTable, UserSessionsTable, UsersTable } from '../access/tables.ts';
 import type {
   ConnectorSpecsTable,
@@ -82,6 +82,7 @@ export interface Database {
   user_sessions: UserSessionsTable;
   api_keys: ApiKeysTable;
   audit_log: AuditLogTable;
+  api_idempotency: ApiIdempotencyTable;
   // Uptime and field service (issue 5), and the shared outbox.
   outbox: OutboxTable;
   uptime_outages: UptimeOutagesTable;
@@ -97,7 +98,6 @@ export interface Database {
   work_orders: WorkOrdersTable;
   work_order_events: WorkOrderEventsTable;
   fieldservice_webhooks: FieldserviceWebhooksTable;
-  work_order_idempotency: WorkOrderIdempotencyTable;
   // Billing (issue 4).
   tariffs: TariffsTable;
   tariff_versions: TariffVersionsTable;

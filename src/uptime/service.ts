@@ -17,6 +17,7 @@ import {
 import {
   closedIntervals,
   intersect,
+  isValidTimeZone,
   MINUTE_MS,
   MINUTES_PER_YEAR,
   monthWindow,
@@ -31,6 +32,7 @@ import {
 } from './nevi.ts';
 import type { Attachment } from './tables.ts';
 import { dateOf, systemClock, type Clock } from '../time/clock.ts';
+import { inTransaction, type Executor } from '../storage/transactions.ts';
 
 export interface Port extends PortAddress {
   stationId: string;
@@ -535,19 +537,22 @@ export class UptimeService {
     return { id: String(row.id) };
   }
 
-  async addMaintenanceWindow(window: {
-    stationId?: string;
-    locationId?: string;
-    startsAt: Date;
-    endsAt: Date;
-    notes?: string;
-    by: string;
-  }): Promise<{ id: string }> {
+  async addMaintenanceWindow(
+    window: {
+      stationId?: string;
+      locationId?: string;
+      startsAt: Date;
+      endsAt: Date;
+      notes?: string;
+      by: string;
+    },
+    db: Executor = this.db,
+  ): Promise<{ id: string }> {
     if (Boolean(window.stationId) === Boolean(window.locationId)) {
       throw new UptimeError('stationId', 'give exactly one of stationId or locationId');
     }
     if (!(window.endsAt > window.startsAt)) throw new UptimeError('endsAt', 'endsAt must be after startsAt');
-    const row = await this.db
+    const row = await db
       .insertInto('uptime_maintenance_windows')
       .values({
         station_id: window.stationId ?? null,
@@ -562,19 +567,22 @@ export class UptimeService {
     return { id: String(row.id) };
   }
 
-  async setOpeningHours(hours: {
-    stationId?: string;
-    locationId?: string;
-    timeZone: string;
-    spans: OpeningSpan[];
-    by: string;
-  }): Promise<void> {
+  async setOpeningHours(
+    hours: {
+      stationId?: string;
+      locationId?: string;
+      timeZone: string;
+      spans: OpeningSpan[];
+      by: string;
+    },
+    db: Executor = this.db,
+  ): Promise<void> {
     if (Boolean(hours.stationId) === Boolean(hours.locationId)) {
       throw new UptimeError('stationId', 'give exactly one of stationId or locationId');
     }
     validateSpans(hours.spans);
-    closedIntervals(hours.spans, hours.timeZone, { from: 0, to: 1 }); // throws on an unknown zone
-    await this.db.transaction().execute(async (trx) => {
+    requireTimeZone(hours.timeZone);
+    await inTransaction(db, async (trx) => {
       let del = trx.deleteFrom('uptime_opening_hours');
       del = hours.stationId
         ? del.where('station_id', '=', hours.stationId)
@@ -596,9 +604,10 @@ export class UptimeService {
   async setStationLocation(
     stationId: string,
     location: { locationId?: string; timeZone: string; operationalSince?: Date },
+    db: Executor = this.db,
   ) {
-    closedIntervals([{ day: 1, open: '00:00', close: '24:00' }], location.timeZone, { from: 0, to: 1 });
-    await this.db
+    requireTimeZone(location.timeZone);
+    await db
       .insertInto('uptime_station_locations')
       .values({
         station_id: stationId,
@@ -882,6 +891,10 @@ export class UptimeError extends Error {
   ) {
     super(message);
   }
+}
+
+function requireTimeZone(timeZone: string): void {
+  if (!isValidTimeZone(timeZone)) throw new UptimeError('timeZone', `unknown time zone ${timeZone}`);
 }
 
 function validateSpans(spans: OpeningSpan[]): void {

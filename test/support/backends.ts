@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { loadConfig, type Config } from '../../src/config/config.ts';
 import { startOpenCpo, type Dependencies, type OpenCpo } from '../../src/app.ts';
-import { silentLogger } from '../../src/observability/log.ts';
+import { silentLogger, type Logger } from '../../src/observability/log.ts';
 import { openDatabase, type OpenDatabase } from '../../src/storage/database.ts';
 
 export const ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -75,11 +75,11 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-/** Starts OpenCPO on a free port with the given backend (and options), for one test file. */
+/** Starts OpenCPO on a free port with the given backend (and options, clock and logger), for one test file. */
 export async function startTestServer(
   backend: Backend,
   overrides: Partial<Config> = {},
-  dependencies: Dependencies = {},
+  dependencies: Dependencies & { log?: Logger } = {},
 ): Promise<TestServer> {
   let drop: (() => Promise<void>) | undefined;
   const storage: { databaseUrl?: string; data?: string } = {};
@@ -95,7 +95,8 @@ export async function startTestServer(
     pingIntervalS: 0,
     ...overrides,
   };
-  const app = await startOpenCpo(config, silentLogger, dependencies);
+  const { log = silentLogger, ...deps } = dependencies;
+  const app = await startOpenCpo(config, log, deps);
   return {
     app,
     url: `http://127.0.0.1:${app.port}`,

@@ -28,10 +28,16 @@ export async function openSse(url: string, secret: string) {
       // aborted
     }
   })();
+  let ended = false;
+  void reading.then(() => (ended = true));
   return {
     status: res.status,
     contentType: res.headers.get('content-type'),
     messages,
+    /** True once the server has ended the stream (or it was closed here). */
+    get ended() {
+      return ended;
+    },
     async close() {
       abort.abort();
       await reading;
