@@ -10,6 +10,8 @@ import { CommandService } from './stations/commands.ts';
 import { OcppServer } from './ocpp/server.ts';
 import { Metrics } from './observability/metrics.ts';
 import { createLogger, type Logger } from './observability/log.ts';
+import { systemClock, type Clock } from './config/clock.ts';
+import { ChargerClock } from './ocpp/charger-clock.ts';
 // Operator REST API (issue 3).
 import { apiOptionsFromEnv, registerApi } from './api/index.ts';
 import { AccessService } from './access/service.ts';
@@ -52,7 +54,18 @@ export interface OpenCpo {
   close(): Promise<void>;
 }
 
-export async function startOpenCpo(config: Config, log: Logger = createLogger(config.logLevel)): Promise<OpenCpo> {
+/** What the composition root may be handed instead of building it (tests). */
+export interface Injected {
+  /** "Now" for receipt times and the waits that compare with them; the system clock unless a test sets one. */
+  clock?: Clock;
+}
+
+export async function startOpenCpo(
+  config: Config,
+  log: Logger = createLogger(config.logLevel),
+  injected: Injected = {},
+): Promise<OpenCpo> {
+  const clock = injected.clock ?? systemClock;
   const database = await openDatabase({
     url: config.databaseUrl,
     dataDir: config.dataDir,
@@ -81,15 +94,20 @@ export async function startOpenCpo(config: Config, log: Logger = createLogger(co
     },
     events,
   );
-  const sessions = new SessionsService(database.db, writer, stations, events);
+  const sessions = new SessionsService(database.db, writer, stations, events, clock);
   const commands = new CommandService(database.db, events, stations);
   await stations.markAllOffline();
 
-  const ocpp = new OcppServer({ stations, sessions, log: log.child({ module: 'ocpp' }) }, metrics, {
-    maxFrameBytes: config.maxFrameBytes,
-    callTimeoutMs: config.callTimeoutMs,
-    pingIntervalS: config.pingIntervalS,
-  });
+  const chargerClock = new ChargerClock((stationId, event) => stations.recordEvent(stationId, event), clock);
+  const ocpp = new OcppServer(
+    { stations, sessions, log: log.child({ module: 'ocpp' }), clock: chargerClock },
+    metrics,
+    {
+      maxFrameBytes: config.maxFrameBytes,
+      callTimeoutMs: config.callTimeoutMs,
+      pingIntervalS: config.pingIntervalS,
+    },
+  );
   commands.useTransport(ocpp);
 
   const http = Fastify({ logger: false, bodyLimit: 1024 * 1024 });

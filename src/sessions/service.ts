@@ -7,6 +7,7 @@ import type { BatchWriter } from '../storage/batch-writer.ts';
 import { TtlCache } from '../storage/read-cache.ts';
 import type { StationsService } from '../stations/service.ts';
 import type { ConnectorStatus } from '../stations/model.ts';
+import { systemClock, type Clock } from '../config/clock.ts';
 import {
   applyToExistingQuery,
   createWithEventQuery,
@@ -83,6 +84,8 @@ export class SessionsService {
     private readonly writer: BatchWriter,
     private readonly stations: StationsService,
     private readonly bus?: EventBus,
+    /** Receipt times of transaction events and meter values. */
+    private readonly clock: Clock = systemClock,
   ) {
     writer.define('meter_samples', {
       // Keep the transaction's energy up to date in the same statement as its samples.
@@ -135,7 +138,7 @@ export class SessionsService {
     if (row.group_id) result.groupId = row.group_id;
     if (row.expires_at) {
       result.expiresAt = row.expires_at;
-      if (row.expires_at.getTime() <= Date.now() && result.status === 'accepted') result.status = 'expired';
+      if (row.expires_at <= this.clock() && result.status === 'accepted') result.status = 'expired';
     }
     if (result.status === 'accepted' && options.personalMessage && this.personalMessage) {
       // A message is a courtesy: failing to build one never refuses or delays a token beyond the lookup.
@@ -154,7 +157,7 @@ export class SessionsService {
     const idTokenInfo = input.idToken
       ? await this.authorize(stationId, input.idToken, { personalMessage: input.personalMessage })
       : undefined;
-    const now = new Date();
+    const now = this.clock();
     const seqNo =
       input.seqNo ?? (input.eventType === 'started' ? FIRST_SEQ : input.eventType === 'ended' ? LAST_SEQ : undefined);
     const event = { input, idTokenInfo, seqNo, now };
@@ -215,7 +218,7 @@ export class SessionsService {
   ): Promise<void> {
     if (samples.length === 0) return;
     const transactionId = chargerTransactionId ? await this.resolveId(stationId, chargerTransactionId) : undefined;
-    const now = new Date();
+    const now = this.clock();
     await this.writer.write({
       meter_samples: samples.map((s) => sampleRow(stationId, port.evseId, port.connectorId, transactionId, s, now)),
     });

@@ -69,7 +69,9 @@ export type StationEventKind =
   | 'certificate'
   | 'monitoring'
   | 'connection'
-  | 'boot';
+  | 'boot'
+  /** The charger's timestamps stopped being plausible (see ocpp/charger-clock.ts): once per episode. */
+  | 'clock_fault';
 
 export interface StationEvent {
   kind: StationEventKind;

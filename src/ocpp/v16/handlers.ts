@@ -1,9 +1,9 @@
 // OCPP 1.6J: one handler per charger-initiated action (Core, Firmware Management, Security extension).
 import type { HandlerTable } from '../context.ts';
-import { bootAnswer, dateOr, recordOnly, requestStatus, securityEvent } from '../context.ts';
+import { answeringAfterClockFaults, bootAnswer, recordOnly, requestStatus, securityEvent } from '../context.ts';
 import { connectorStatus, idTagInfo, meterSamples, portOf } from './translate.ts';
 
-export const v16Handlers: HandlerTable = {
+export const v16Handlers: HandlerTable = answeringAfterClockFaults({
   async BootNotification(ctx, stationId, p) {
     const decision = await ctx.stations.boot(stationId, {
       vendor: p.chargePointVendor,
@@ -18,8 +18,8 @@ export const v16Handlers: HandlerTable = {
     return bootAnswer(decision);
   },
 
-  async Heartbeat() {
-    return { currentTime: new Date().toISOString() };
+  async Heartbeat(ctx) {
+    return { currentTime: ctx.clock.now().toISOString() };
   },
 
   async StatusNotification(ctx, stationId, p) {
@@ -30,7 +30,7 @@ export const v16Handlers: HandlerTable = {
       vendorId: p.vendorId,
       vendorErrorCode: p.vendorErrorCode,
       info: p.info,
-      timestamp: dateOr(p.timestamp),
+      timestamp: ctx.clock.readerFor(stationId).at(p.timestamp),
     });
     return {};
   },
@@ -43,7 +43,7 @@ export const v16Handlers: HandlerTable = {
   async StartTransaction(ctx, stationId, p) {
     const result = await ctx.sessions.transactionEvent(stationId, {
       eventType: 'started',
-      timestamp: dateOr(p.timestamp),
+      timestamp: ctx.clock.readerFor(stationId).at(p.timestamp),
       ...portOf(p.connectorId),
       idToken: { idToken: p.idTag, type: 'ISO14443' },
       meterStartWh: p.meterStart,
@@ -58,16 +58,17 @@ export const v16Handlers: HandlerTable = {
 
   async StopTransaction(ctx, stationId, p) {
     // Accepted even for a transaction we never saw: rejecting would make the charger retry forever.
+    const { at } = ctx.clock.readerFor(stationId);
     const result = await ctx.sessions.transactionEvent(stationId, {
       eventType: 'ended',
-      timestamp: dateOr(p.timestamp),
+      timestamp: at(p.timestamp),
       evseId: 0,
       connectorId: 0,
       chargerTransactionId: String(p.transactionId),
       ...(p.idTag ? { idToken: { idToken: p.idTag, type: 'ISO14443' } } : {}),
       meterStopWh: p.meterStop,
       stopReason: p.reason ?? 'Local',
-      meterValues: meterSamples(p.transactionData),
+      meterValues: meterSamples(p.transactionData, at),
       payload: p,
     });
     return result.idTokenInfo ? { idTagInfo: idTagInfo(result.idTokenInfo) } : {};
@@ -78,7 +79,7 @@ export const v16Handlers: HandlerTable = {
       stationId,
       portOf(p.connectorId),
       p.transactionId !== undefined ? String(p.transactionId) : undefined,
-      meterSamples(p.meterValue),
+      meterSamples(p.meterValue, ctx.clock.readerFor(stationId).at),
     );
     return {};
   },
@@ -89,7 +90,7 @@ export const v16Handlers: HandlerTable = {
       vendorId: p.vendorId,
       eventRef: p.messageId,
       info: typeof p.data === 'string' ? p.data.slice(0, 500) : undefined,
-      timestamp: new Date(),
+      timestamp: ctx.clock.now(),
       payload: p,
     });
     // No vendor extension is registered: the answer OCPP prescribes for that.
@@ -111,4 +112,4 @@ export const v16Handlers: HandlerTable = {
   ),
   LogStatusNotification: recordOnly('log', requestStatus),
   SignedFirmwareStatusNotification: recordOnly('firmware', requestStatus),
-};
+});

@@ -1,13 +1,13 @@
 // OCPP 2.0.1: one handler per charger-initiated action (provisioning, authorization, transactions,
 // availability, meter values, firmware, diagnostics, security, reporting, and the rest of the list).
 import type { HandlerTable } from '../context.ts';
-import { bootAnswer, dateOr, recordOnly, requestStatus, securityEvent } from '../context.ts';
+import { answeringAfterClockFaults, bootAnswer, recordOnly, requestStatus, securityEvent } from '../context.ts';
 import type { StationEvent } from '../../stations/model.ts';
 import { chargingState, connectorStatus, idTokenInfo, meterSamples } from './translate.ts';
 
 const TRANSACTION_EVENT = { Started: 'started', Updated: 'updated', Ended: 'ended' } as const;
 
-export const v201Handlers: HandlerTable = {
+export const v201Handlers: HandlerTable = answeringAfterClockFaults({
   async BootNotification(ctx, stationId, p) {
     const cs = p.chargingStation;
     const decision = await ctx.stations.boot(stationId, {
@@ -22,8 +22,8 @@ export const v201Handlers: HandlerTable = {
     return bootAnswer(decision);
   },
 
-  async Heartbeat() {
-    return { currentTime: new Date().toISOString() };
+  async Heartbeat(ctx) {
+    return { currentTime: ctx.clock.now().toISOString() };
   },
 
   async StatusNotification(ctx, stationId, p) {
@@ -32,7 +32,7 @@ export const v201Handlers: HandlerTable = {
       evseId: p.evseId,
       connectorId: p.connectorId,
       status: connectorStatus(p.connectorStatus, current),
-      timestamp: dateOr(p.timestamp),
+      timestamp: ctx.clock.readerFor(stationId).at(p.timestamp),
     });
     return {};
   },
@@ -49,9 +49,10 @@ export const v201Handlers: HandlerTable = {
   async TransactionEvent(ctx, stationId, p) {
     const info = p.transactionInfo;
     const state = chargingState(info.chargingState);
+    const { at } = ctx.clock.readerFor(stationId);
     const result = await ctx.sessions.transactionEvent(stationId, {
       eventType: TRANSACTION_EVENT[p.eventType as keyof typeof TRANSACTION_EVENT],
-      timestamp: dateOr(p.timestamp),
+      timestamp: at(p.timestamp),
       evseId: p.evse?.id ?? 0,
       connectorId: p.evse ? (p.evse.connectorId ?? 1) : 0,
       chargerTransactionId: info.transactionId,
@@ -63,7 +64,7 @@ export const v201Handlers: HandlerTable = {
       ...(info.stoppedReason ? { stopReason: info.stoppedReason } : {}),
       ...(p.reservationId !== undefined ? { reservationId: p.reservationId } : {}),
       ...(info.remoteStartId !== undefined ? { remoteStartId: info.remoteStartId } : {}),
-      meterValues: meterSamples(p.meterValue),
+      meterValues: meterSamples(p.meterValue, at),
       payload: p,
     });
     return result.idTokenInfo ? { idTokenInfo: idTokenInfo(result.idTokenInfo) } : {};
@@ -75,12 +76,13 @@ export const v201Handlers: HandlerTable = {
       stationId,
       { evseId: p.evseId, connectorId: 0 },
       undefined,
-      meterSamples(p.meterValue),
+      meterSamples(p.meterValue, ctx.clock.readerFor(stationId).at),
     );
     return {};
   },
 
   async NotifyEvent(ctx, stationId, p) {
+    const { at } = ctx.clock.readerFor(stationId);
     const events: StationEvent[] = p.eventData.map((e: any) => {
       // A "Problem" variable or a technical code is a fault; the rest are monitoring events.
       const fault = e.variable?.name === 'Problem' || Boolean(e.techCode);
@@ -97,7 +99,7 @@ export const v201Handlers: HandlerTable = {
         actualValue: e.actualValue,
         transactionRef: e.transactionId,
         eventRef: String(e.eventId),
-        timestamp: dateOr(e.timestamp),
+        timestamp: at(e.timestamp),
         payload: e,
       } satisfies StationEvent;
     });
@@ -129,7 +131,7 @@ export const v201Handlers: HandlerTable = {
       kind: 'data_transfer',
       vendorId: p.vendorId,
       eventRef: p.messageId,
-      timestamp: new Date(),
+      timestamp: ctx.clock.now(),
       payload: p,
     });
     return { status: 'UnknownVendorId' };
@@ -170,4 +172,4 @@ export const v201Handlers: HandlerTable = {
     eventRef: String(p.reservationId),
     info: p.reservationUpdateStatus,
   })),
-};
+});
