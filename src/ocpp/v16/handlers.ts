@@ -57,14 +57,14 @@ export const v16Handlers: HandlerTable = answeringAfterClockFaults({
   },
 
   async StopTransaction(ctx, stationId, p) {
-    // Accepted even for a transaction we never saw: rejecting would make the charger retry forever.
+    // Accepted even for a transaction we never saw: rejecting would make the charger retry forever. The stop does
+    // not say its connector: the transaction keeps the one of its start.
     const { at } = ctx.clock.readerFor(stationId);
     const result = await ctx.sessions.transactionEvent(stationId, {
       eventType: 'ended',
       timestamp: at(p.timestamp),
-      evseId: 0,
-      connectorId: 0,
       chargerTransactionId: String(p.transactionId),
+      idAssignedByCsms: true,
       ...(p.idTag ? { idToken: { idToken: p.idTag, type: 'ISO14443' } } : {}),
       meterStopWh: p.meterStop,
       stopReason: p.reason ?? 'Local',

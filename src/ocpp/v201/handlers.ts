@@ -53,8 +53,8 @@ export const v201Handlers: HandlerTable = answeringAfterClockFaults({
     const result = await ctx.sessions.transactionEvent(stationId, {
       eventType: TRANSACTION_EVENT[p.eventType as keyof typeof TRANSACTION_EVENT],
       timestamp: at(p.timestamp),
-      evseId: p.evse?.id ?? 0,
-      connectorId: p.evse ? (p.evse.connectorId ?? 1) : 0,
+      // Only the first event must name the EVSE; an event without one leaves the transaction's as it is.
+      ...(p.evse ? { evseId: p.evse.id, connectorId: p.evse.connectorId ?? 1 } : {}),
       chargerTransactionId: info.transactionId,
       seqNo: p.seqNo,
       offline: p.offline ?? false,

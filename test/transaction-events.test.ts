@@ -1,0 +1,148 @@
+// 2.0.1 transaction events in the orders chargers really send them, on both backends, with an injected clock: an
+// Updated after Ended changes nothing (it is recorded), and an Ended leaves the transaction not charging.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { BACKENDS, startTestServer, type TestServer } from './support/backends.ts';
+import { openRaw, type RawCharger } from './support/raw-charger.ts';
+import { MINUTE, TestClock } from './support/clock.ts';
+import { cdrsOf, pricedSite } from './support/priced-site.ts';
+
+// Raw chargers here answer no CSMS calls: no CostUpdated.
+process.env.OPENCPO_COST_UPDATE_INTERVAL_S = 'off';
+
+interface EventSpec {
+  seqNo: number;
+  type: 'Started' | 'Updated' | 'Ended';
+  at: string;
+  wh: number;
+  state?: string;
+  /** Only the events that say so carry the EVSE (2.0.1 requires it in the first one only). */
+  evse?: boolean;
+  token?: string;
+}
+
+function transactionEvent(txId: string, e: EventSpec) {
+  const context =
+    e.type === 'Started' ? 'Transaction.Begin' : e.type === 'Ended' ? 'Transaction.End' : 'Sample.Periodic';
+  return {
+    eventType: e.type,
+    timestamp: e.at,
+    triggerReason: e.type === 'Started' ? 'Authorized' : e.type === 'Ended' ? 'EVDeparted' : 'MeterValuePeriodic',
+    seqNo: e.seqNo,
+    transactionInfo: {
+      transactionId: txId,
+      ...(e.state ? { chargingState: e.state } : {}),
+      ...(e.type === 'Ended' ? { stoppedReason: 'EVDisconnected' } : {}),
+    },
+    ...(e.evse ? { evse: { id: 1, connectorId: 1 } } : {}),
+    ...(e.token ? { idToken: { idToken: e.token, type: 'ISO14443' } } : {}),
+    meterValue: [
+      {
+        timestamp: e.at,
+        sampledValue: [
+          { value: e.wh, measurand: 'Energy.Active.Import.Register', context, unitOfMeasure: { unit: 'Wh' } },
+        ],
+      },
+    ],
+  };
+}
+
+async function send(c: RawCharger, txId: string, e: EventSpec) {
+  const answer = await c.call('TransactionEvent', transactionEvent(txId, e));
+  assert.equal(answer[0], 3, JSON.stringify(answer));
+}
+
+for (const backend of BACKENDS) {
+  describe(`2.0.1 transaction event order on ${backend}`, () => {
+    let server: TestServer;
+    const clock = new TestClock('2030-02-01T08:00:00.000Z');
+    const db = () => server.app.database.db;
+    const billing = () => server.app.billing;
+    const transaction = (chargerId: string) =>
+      db()
+        .selectFrom('transactions')
+        .selectAll()
+        .where('charger_transaction_id', '=', chargerId)
+        .executeTakeFirstOrThrow();
+
+    before(async () => {
+      server = await startTestServer(backend, { acceptUnknownStations: true }, { clock: clock.now });
+      await pricedSite(server.app, ['ORDER-1', 'ORDER-2'], 'DRIVER-1');
+    });
+    after(() => server.stop());
+
+    it('an Updated after Ended does not change the ended transaction; it is recorded, and the CDR agrees', async () => {
+      const c = await openRaw(`${server.wsBase}/ORDER-1`, 'ocpp2.0.1');
+      const t0 = clock.iso();
+      await send(c, 'AFTER-END', {
+        seqNo: 0,
+        type: 'Started',
+        at: t0,
+        wh: 10_000,
+        state: 'Charging',
+        evse: true,
+        token: 'DRIVER-1',
+      });
+      await send(c, 'AFTER-END', {
+        seqNo: 1,
+        type: 'Updated',
+        at: clock.iso(20 * MINUTE),
+        wh: 13_000,
+        state: 'Charging',
+      });
+      clock.advance(30 * MINUTE);
+      await send(c, 'AFTER-END', { seqNo: 2, type: 'Ended', at: clock.iso(), wh: 15_000, state: 'EVConnected' });
+      await billing().settled();
+      // What the SAP simulator sends a millisecond after Ended.
+      await send(c, 'AFTER-END', { seqNo: 3, type: 'Updated', at: clock.iso(1), wh: 283_840, state: 'Charging' });
+      await billing().settled();
+
+      const tx = await transaction('AFTER-END');
+      assert.equal(tx.status, 'ended');
+      assert.equal(tx.meter_stop_wh, 15_000);
+      assert.equal(tx.energy_wh, 5000);
+      assert.equal(tx.charging_state, 'ev_connected');
+      const logged = await db()
+        .selectFrom('transaction_events')
+        .select(['seq_no', 'event_type'])
+        .where('transaction_id', '=', tx.id)
+        .orderBy('seq_no')
+        .execute();
+      assert.deepEqual(
+        logged.map((e) => [e.seq_no, e.event_type]),
+        [
+          [0, 'started'],
+          [1, 'updated'],
+          [2, 'ended'],
+          [3, 'updated'],
+        ],
+        'the late event is recorded',
+      );
+      const cdrs = await cdrsOf(server.app, tx.id);
+      assert.equal(cdrs.length, 1);
+      assert.equal(Number(cdrs[0]!.total_energy_kwh) * 1000, tx.energy_wh, 'the CDR says what the transaction says');
+      await c.close();
+    });
+
+    it('an Ended without a charging state leaves the transaction not charging', async () => {
+      const c = await openRaw(`${server.wsBase}/ORDER-2`, 'ocpp2.0.1');
+      await send(c, 'NO-STATE', {
+        seqNo: 0,
+        type: 'Started',
+        at: clock.iso(),
+        wh: 0,
+        state: 'Charging',
+        evse: true,
+        token: 'DRIVER-1',
+      });
+      clock.advance(10 * MINUTE);
+      await send(c, 'NO-STATE', { seqNo: 1, type: 'Ended', at: clock.iso(), wh: 2000 });
+      await billing().settled();
+      const tx = await transaction('NO-STATE');
+      assert.equal(tx.status, 'ended');
+      assert.notEqual(tx.charging_state, 'charging');
+      assert.equal(tx.charging_state, 'idle');
+      await c.close();
+    });
+  });
+}
