@@ -159,8 +159,11 @@ export async function startOpenCpo(
   // ---- end of uptime and field service
   // ---- Billing (issue 4): pins a tariff when a session starts and issues its CDR when it ends (app.events);
   // sessions that ended while no node listened are priced at start.
-  const billing = new BillingService(database.db, billingOptionsFromEnv(), (err, context) =>
-    log.error({ err }, `billing: ${context} failed`),
+  const billing = new BillingService(
+    database.db,
+    billingOptionsFromEnv(),
+    (err, context) => log.error({ err }, `billing: ${context} failed`),
+    clock,
   );
   const stripeOptions = stripeOptionsFromEnv(); // OPENCPO_STRIPE_SECRET_KEY (+ _API_BASE, _TIMEOUT_MS)
   if (stripeOptions) billing.usePaymentProvider(new StripeProvider(stripeOptions));
