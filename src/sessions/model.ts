@@ -6,6 +6,8 @@ export interface IdTokenRef {
   idToken: string;
   /** Token type: ISO14443, ISO15693, eMAID, Central, KeyCode, Local, MacAddress, NoAuthorization (1.6 tags: ISO14443). */
   type: string;
+  /** The protocol carries no type (1.6 idTags): `type` is only assumed, and a token of any registered type matches. */
+  typeAssumed?: boolean;
 }
 
 export interface AuthorizationResult {

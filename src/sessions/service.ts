@@ -60,9 +60,19 @@ export interface IdTokenInput {
 }
 
 interface TokenRow {
+  type: string;
   status: string;
   expires_at: Date | null;
   group_id: string | null;
+}
+
+/**
+ * A sent token is the registered one when its type is too: an RFID card number sent as a contract id (eMAID) is
+ * not the card. Two exceptions: 1.6 idTags carry no type, and a 2.0.1 charger sends a remotely started token as
+ * `Central` (the CSMS handed it over), whatever it is registered as.
+ */
+function sameToken(sent: IdTokenRef, registeredType: string): boolean {
+  return sent.typeAssumed === true || sent.type === 'Central' || sent.type === registeredType;
 }
 
 /** How long an id-token row read for authorization is reused; changes made here invalidate it at once. */
@@ -121,7 +131,7 @@ export class SessionsService {
       async () =>
         (await this.db
           .selectFrom('id_tokens')
-          .select(['status', 'expires_at', 'group_id'])
+          .select(['type', 'status', 'expires_at', 'group_id'])
           .where('id_token', '=', idToken)
           .executeTakeFirst()) ?? null,
     );
@@ -134,7 +144,7 @@ export class SessionsService {
 
   async authorize(stationId: string, token: IdTokenRef, options: AuthorizeOptions = {}): Promise<AuthorizationResult> {
     const row = await this.tokenRow(token.idToken);
-    if (!row) return { status: 'unknown' };
+    if (!row || !sameToken(token, row.type)) return { status: 'unknown' };
     const result: AuthorizationResult = { status: row.status as AuthorizationResult['status'] };
     if (row.group_id) result.groupId = row.group_id;
     if (row.expires_at) {

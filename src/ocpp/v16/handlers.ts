@@ -1,7 +1,11 @@
 // OCPP 1.6J: one handler per charger-initiated action (Core, Firmware Management, Security extension).
 import type { HandlerTable } from '../context.ts';
 import { answeringAfterClockFaults, bootAnswer, recordOnly, requestStatus, securityEvent } from '../context.ts';
+import type { IdTokenRef } from '../../sessions/model.ts';
 import { connectorStatus, idTagInfo, meterSamples, portOf } from './translate.ts';
+
+/** 1.6 idTags have no type: the RFID type is assumed, and a token registered with any type matches. */
+const idTag = (value: string): IdTokenRef => ({ idToken: value, type: 'ISO14443', typeAssumed: true });
 
 export const v16Handlers: HandlerTable = answeringAfterClockFaults({
   async BootNotification(ctx, stationId, p) {
@@ -36,7 +40,7 @@ export const v16Handlers: HandlerTable = answeringAfterClockFaults({
   },
 
   async Authorize(ctx, stationId, p) {
-    const auth = await ctx.sessions.authorize(stationId, { idToken: p.idTag, type: 'ISO14443' });
+    const auth = await ctx.sessions.authorize(stationId, idTag(p.idTag));
     return { idTagInfo: idTagInfo(auth) };
   },
 
@@ -45,7 +49,7 @@ export const v16Handlers: HandlerTable = answeringAfterClockFaults({
       eventType: 'started',
       timestamp: ctx.clock.readerFor(stationId).at(p.timestamp),
       ...portOf(p.connectorId),
-      idToken: { idToken: p.idTag, type: 'ISO14443' },
+      idToken: idTag(p.idTag),
       meterStartWh: p.meterStart,
       ...(p.reservationId !== undefined ? { reservationId: p.reservationId } : {}),
       payload: p,
@@ -65,7 +69,7 @@ export const v16Handlers: HandlerTable = answeringAfterClockFaults({
       timestamp: at(p.timestamp),
       chargerTransactionId: String(p.transactionId),
       idAssignedByCsms: true,
-      ...(p.idTag ? { idToken: { idToken: p.idTag, type: 'ISO14443' } } : {}),
+      ...(p.idTag ? { idToken: idTag(p.idTag) } : {}),
       meterStopWh: p.meterStop,
       stopReason: p.reason ?? 'Local',
       meterValues: meterSamples(p.transactionData, at),
