@@ -1,5 +1,6 @@
 // Smaller rules of what chargers send, on both backends: a 2.0.1 token authorizes only with the type it is
-// registered with.
+// registered with; a NotifyEvent is stored as a device-model event, and only one that reports a failure is a
+// fault, with a code that says what.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { BACKENDS, startTestServer, type TestServer } from './support/backends.ts';
@@ -10,6 +11,7 @@ for (const backend of BACKENDS) {
   describe(`charger messages on ${backend}`, () => {
     let server: TestServer;
     const clock = new TestClock('2030-04-01T12:00:00.000Z');
+    const db = () => server.app.database.db;
 
     before(async () => {
       server = await startTestServer(backend, { acceptUnknownStations: true }, { clock: clock.now });
@@ -48,6 +50,114 @@ for (const backend of BACKENDS) {
         assert.equal((answer[2] as { idTagInfo: { status: string } }).idTagInfo.status, 'Accepted', idTag);
       }
       await c16.close();
+    });
+
+    it('2.0.1: NotifyEvent is a device-model event; only a reported failure is a fault, with a meaningful code', async () => {
+      const c = await openRaw(`${server.wsBase}/NOTIFY-201`, 'ocpp2.0.1');
+      const data = (eventId: number, extra: Record<string, unknown>) => ({
+        eventId,
+        timestamp: clock.iso(),
+        eventNotificationType: 'HardWiredNotification',
+        ...extra,
+      });
+      const answer = await c.call('NotifyEvent', {
+        generatedAt: clock.iso(),
+        seqNo: 0,
+        eventData: [
+          // A periodic reading with the vendor's code for it: monitoring, not a failure.
+          data(1, {
+            trigger: 'Periodic',
+            actualValue: '41.5',
+            techCode: 'T-OK',
+            component: { name: 'TemperatureSensor', evse: { id: 1 } },
+            variable: { name: 'Temperature' },
+            eventNotificationType: 'PreconfiguredMonitor',
+          }),
+          // A threshold crossed: an alert of a monitor, still not a failure.
+          data(2, {
+            trigger: 'Alerting',
+            actualValue: '60',
+            component: { name: 'TemperatureSensor', evse: { id: 1 } },
+            variable: { name: 'Temperature' },
+            eventNotificationType: 'CustomMonitor',
+          }),
+          // The RCD tripped, with its ChargeX code.
+          data(3, {
+            trigger: 'Alerting',
+            actualValue: 'true',
+            techCode: 'CX002',
+            techInfo: 'residual current 32 mA',
+            component: { name: 'RCD', evse: { id: 1 } },
+            variable: { name: 'Problem' },
+          }),
+          // A tamper alarm without a code.
+          data(4, {
+            trigger: 'Alerting',
+            actualValue: 'true',
+            component: { name: 'ChargingStation' },
+            variable: { name: 'Tamper' },
+          }),
+          // The RCD problem cleared.
+          data(5, {
+            trigger: 'Alerting',
+            actualValue: 'false',
+            cleared: true,
+            cause: 3,
+            techCode: 'CX002',
+            component: { name: 'RCD', evse: { id: 1 } },
+            variable: { name: 'Problem' },
+          }),
+        ],
+      });
+      assert.equal(answer[0], 3);
+      const rows = await db()
+        .selectFrom('station_events')
+        .select([
+          'kind',
+          'event_ref',
+          'component',
+          'variable',
+          'actual_value',
+          'vendor_error_code',
+          'error_code',
+          'cleared',
+        ])
+        .where('station_id', '=', 'NOTIFY-201')
+        .where('kind', 'in', ['event', 'fault'])
+        .orderBy('event_ref')
+        .execute();
+      assert.deepEqual(
+        rows.map((r) => [r.event_ref, r.kind, r.component, r.variable, r.actual_value, r.vendor_error_code]),
+        [
+          ['1', 'event', 'TemperatureSensor', 'Temperature', '41.5', 'T-OK'],
+          ['2', 'event', 'TemperatureSensor', 'Temperature', '60', null],
+          ['3', 'fault', 'RCD', 'Problem', 'true', 'CX002'],
+          ['4', 'fault', 'ChargingStation', 'Tamper', 'true', null],
+          ['5', 'fault', 'RCD', 'Problem', 'false', 'CX002'],
+        ],
+      );
+      const faults = rows.filter((r) => r.kind === 'fault');
+      assert.deepEqual(
+        faults.map((r) => [r.event_ref, r.error_code, r.cleared]),
+        [
+          ['3', 'GroundFailure', false],
+          ['4', 'ChargingStation.Tamper', false],
+          ['5', 'GroundFailure', true],
+        ],
+        'codes that say what failed, never the variable name alone',
+      );
+      const triggers = await db()
+        .selectFrom('station_events')
+        .select(['event_ref', 'trigger'])
+        .where('station_id', '=', 'NOTIFY-201')
+        .where('kind', 'in', ['event', 'fault'])
+        .orderBy('event_ref')
+        .execute();
+      assert.deepEqual(
+        triggers.map((r) => r.trigger),
+        ['Periodic', 'Alerting', 'Alerting', 'Alerting', 'Alerting'],
+      );
+      await c.close();
     });
   });
 }

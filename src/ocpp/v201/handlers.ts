@@ -2,8 +2,8 @@
 // availability, meter values, firmware, diagnostics, security, reporting, and the rest of the list).
 import type { HandlerTable } from '../context.ts';
 import { answeringAfterClockFaults, bootAnswer, recordOnly, requestStatus, securityEvent } from '../context.ts';
-import type { StationEvent } from '../../stations/model.ts';
 import { chargingState, connectorStatus, idTokenInfo, meterSamples } from './translate.ts';
+import { stationEventOf } from './notify-event.ts';
 
 const TRANSACTION_EVENT = { Started: 'started', Updated: 'updated', Ended: 'ended' } as const;
 
@@ -83,27 +83,10 @@ export const v201Handlers: HandlerTable = answeringAfterClockFaults({
 
   async NotifyEvent(ctx, stationId, p) {
     const { at } = ctx.clock.readerFor(stationId);
-    const events: StationEvent[] = p.eventData.map((e: any) => {
-      // A "Problem" variable or a technical code is a fault; the rest are monitoring events.
-      const fault = e.variable?.name === 'Problem' || Boolean(e.techCode);
-      return {
-        kind: fault ? 'fault' : 'event',
-        evseId: e.component?.evse?.id,
-        connectorId: e.component?.evse?.connectorId,
-        errorCode: e.variable?.name,
-        vendorErrorCode: e.techCode,
-        info: e.techInfo,
-        cleared: e.cleared ?? (e.variable?.name === 'Problem' ? e.actualValue === 'false' : undefined),
-        component: e.component?.name,
-        variable: e.variable?.name,
-        actualValue: e.actualValue,
-        transactionRef: e.transactionId,
-        eventRef: String(e.eventId),
-        timestamp: at(e.timestamp),
-        payload: e,
-      } satisfies StationEvent;
-    });
-    await ctx.stations.recordEvents(stationId, events);
+    await ctx.stations.recordEvents(
+      stationId,
+      p.eventData.map((e: Parameters<typeof stationEventOf>[0]) => stationEventOf(e, at)),
+    );
     return {};
   },
 
