@@ -1,11 +1,11 @@
-// Smaller rules of what chargers send, on both backends: a 2.0.1 token authorizes only with the type it is
-// registered with; a NotifyEvent is stored as a device-model event, and only one that reports a failure is a
-// fault, with a code that says what.
+// Smaller rules of what chargers send, on both backends: a 1.6 StopTransaction's transactionData does not store its
+// Transaction.End reading twice; a 2.0.1 token authorizes only with the type it is registered with; a NotifyEvent is
+// stored as a device-model event, and only one that reports a failure is a fault, with a code that says what.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { BACKENDS, startTestServer, type TestServer } from './support/backends.ts';
 import { openRaw } from './support/raw-charger.ts';
-import { TestClock } from './support/clock.ts';
+import { MINUTE, TestClock } from './support/clock.ts';
 
 for (const backend of BACKENDS) {
   describe(`charger messages on ${backend}`, () => {
@@ -19,6 +19,55 @@ for (const backend of BACKENDS) {
       await server.app.sessions.upsertIdToken({ idToken: 'CONTRACT-1', type: 'eMAID' });
     });
     after(() => server.stop());
+
+    it('1.6: a StopTransaction whose transactionData has the Transaction.End reading stores it once', async () => {
+      const c = await openRaw(`${server.wsBase}/DATA-16`, 'ocpp1.6');
+      const start = await c.call('StartTransaction', {
+        connectorId: 1,
+        idTag: 'CARD-1',
+        meterStart: 1000,
+        timestamp: clock.iso(),
+      });
+      const transactionId = (start[2] as { transactionId: number }).transactionId;
+      clock.advance(30 * MINUTE);
+      await c.call('StopTransaction', {
+        transactionId,
+        meterStop: 7000,
+        timestamp: clock.iso(),
+        transactionData: [
+          { timestamp: clock.iso(-15 * MINUTE), sampledValue: [{ value: '4000', context: 'Sample.Periodic' }] },
+          {
+            timestamp: clock.iso(),
+            sampledValue: [
+              { value: '7.000', unit: 'kWh', context: 'Transaction.End' },
+              { value: '11000', measurand: 'Power.Active.Import', context: 'Transaction.End' },
+            ],
+          },
+        ],
+      });
+      const tx = await db()
+        .selectFrom('transactions')
+        .selectAll()
+        .where('station_id', '=', 'DATA-16')
+        .executeTakeFirstOrThrow();
+      const ends = await db()
+        .selectFrom('meter_samples')
+        .select(['measurand', 'value'])
+        .where('transaction_id', '=', tx.id)
+        .where('context', '=', 'Transaction.End')
+        .orderBy('measurand')
+        .execute();
+      assert.deepEqual(
+        ends.map((s) => [s.measurand, s.value]),
+        [
+          ['Energy.Active.Import.Register', 7000],
+          ['Power.Active.Import', 11_000],
+        ],
+        'one end reading of the register',
+      );
+      assert.equal(tx.energy_wh, 6000);
+      await c.close();
+    });
 
     it('2.0.1: a token authorizes only with the type it is registered with; 1.6 idTags carry no type', async () => {
       const c201 = await openRaw(`${server.wsBase}/TYPE-201`, 'ocpp2.0.1');

@@ -450,13 +450,19 @@ export function sampleRow(
   };
 }
 
-/** The samples a transaction event carries, plus 1.6's meterStart/meterStop as register readings. */
+/**
+ * The samples a transaction event carries, plus 1.6's meterStart/meterStop as register readings: the start first and
+ * the stop last, as acknowledged. A reading among the event's samples that repeats one of them (a StopTransaction's
+ * transactionData often lists its Transaction.End reading) is not stored a second time.
+ */
 function samplesOf(
   tx: { id: string; evseId: number; connectorId: number; stationId: string },
   input: TransactionEventInput,
   now: Date,
 ): SampleRow[] {
-  const samples: MeterSample[] = [...(input.meterValues ?? [])];
+  const repeats = (s: MeterSample, context: string, wh: number | undefined) =>
+    wh !== undefined && s.context === context && s.value === wh && isMainRegister(s.measurand, s.phase, s.location);
+  const samples: MeterSample[] = [];
   if (input.meterStartWh !== undefined) {
     samples.push({
       timestamp: input.timestamp,
@@ -465,6 +471,11 @@ function samplesOf(
       value: input.meterStartWh,
       context: 'Transaction.Begin',
     });
+  }
+  for (const s of input.meterValues ?? []) {
+    if (repeats(s, 'Transaction.Begin', input.meterStartWh) || repeats(s, 'Transaction.End', input.meterStopWh))
+      continue;
+    samples.push(s);
   }
   if (input.meterStopWh !== undefined) {
     samples.push({
