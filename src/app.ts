@@ -2,6 +2,7 @@
 // /metrics on one port. `opencpo serve` and the tests start OpenCPO through here.
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Config } from './config/config.ts';
+import { systemClock, type Clock } from './time/clock.ts';
 import { openDatabase, type OpenDatabase } from './storage/database.ts';
 import { BatchWriter } from './storage/batch-writer.ts';
 import { StationsService } from './stations/service.ts';
@@ -10,7 +11,6 @@ import { CommandService } from './stations/commands.ts';
 import { OcppServer } from './ocpp/server.ts';
 import { Metrics } from './observability/metrics.ts';
 import { createLogger, type Logger } from './observability/log.ts';
-import { systemClock, type Clock } from './config/clock.ts';
 import { ChargerClock } from './ocpp/charger-clock.ts';
 // Operator REST API (issue 3).
 import { apiOptionsFromEnv, registerApi } from './api/index.ts';
@@ -54,18 +54,17 @@ export interface OpenCpo {
   close(): Promise<void>;
 }
 
-/** What the composition root may be handed instead of building it (tests). */
-export interface Injected {
-  /** "Now" for receipt times and the waits that compare with them; the system clock unless a test sets one. */
+/** What the composition root is given besides settings: the clock (tests pass one set to fixed instants). */
+export interface Dependencies {
   clock?: Clock;
 }
 
 export async function startOpenCpo(
   config: Config,
   log: Logger = createLogger(config.logLevel),
-  injected: Injected = {},
+  dependencies: Dependencies = {},
 ): Promise<OpenCpo> {
-  const clock = injected.clock ?? systemClock;
+  const clock = dependencies.clock ?? systemClock;
   const database = await openDatabase({
     url: config.databaseUrl,
     dataDir: config.dataDir,

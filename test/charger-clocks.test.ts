@@ -6,7 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { BACKENDS, startTestServer, type TestServer } from './support/backends.ts';
 import { openRaw } from './support/raw-charger.ts';
-import { MINUTE, TestClock } from './support/clock.ts';
+import { TestClock } from './support/clock.ts';
+import { isoAt, MINUTE } from './support/ocpp-time.ts';
 import { pricedSite } from './support/priced-site.ts';
 import { EvChartReports } from '../src/uptime/evchart.ts';
 import type { OcppProtocol } from '../src/ocpp/rpc/protocols.ts';
@@ -35,7 +36,7 @@ for (const backend of BACKENDS) {
     const db = () => server.app.database.db;
 
     before(async () => {
-      server = await startTestServer(backend, { acceptUnknownStations: true }, { clock: clock.now });
+      server = await startTestServer(backend, { acceptUnknownStations: true }, { clock });
       await pricedSite(server.app, ['CLOCK-BILLED'], 'DRIVER-1');
     });
     after(() => server.stop());
@@ -60,7 +61,7 @@ for (const backend of BACKENDS) {
             .orderBy('id')
             .execute();
 
-        const firstReceipt = clock.now();
+        const firstReceipt = new Date(clock.now());
         assert.equal((await c.call('StatusNotification', status(protocol, 'Faulted', FAR_FUTURE)))[0], 3);
         assert.equal((await connector()).status_at.toISOString(), firstReceipt.toISOString(), 'stored at receipt');
         clock.advance(MINUTE);
@@ -68,12 +69,12 @@ for (const backend of BACKENDS) {
         assert.equal((await c.call('StatusNotification', status(protocol, 'Faulted', FAR_FUTURE)))[0], 3);
         clock.advance(MINUTE);
         // The clock is right again: this report applies (the far-future one did not freeze the connector).
-        assert.equal((await c.call('StatusNotification', status(protocol, 'Available', clock.iso())))[0], 3);
+        assert.equal((await c.call('StatusNotification', status(protocol, 'Available', isoAt(clock))))[0], 3);
         assert.equal((await connector()).status, 'available', 'a later report is not ignored');
         assert.equal((await clockFaults()).length, 1, 'one clock fault for the first episode');
 
         clock.advance(MINUTE);
-        const pastReceipt = clock.now();
+        const pastReceipt = new Date(clock.now());
         assert.equal((await c.call('StatusNotification', status(protocol, 'Faulted', FAR_PAST)))[0], 3);
         const row = await connector();
         assert.equal(row.status, 'faulted');
@@ -98,7 +99,7 @@ for (const backend of BACKENDS) {
 
     it('1.6: a stop stamped before its start: the energy of the readings as sent, in the transaction, the CDR and EV-ChART', async () => {
       const c = await openRaw(`${server.wsBase}/CLOCK-BILLED`, 'ocpp1.6');
-      const startedAt = clock.iso();
+      const startedAt = isoAt(clock);
       const start = await c.call('StartTransaction', {
         connectorId: 1,
         idTag: 'DRIVER-1',
@@ -112,21 +113,21 @@ for (const backend of BACKENDS) {
       await c.call('MeterValues', {
         connectorId: 1,
         transactionId,
-        meterValue: [{ timestamp: clock.iso(-15 * MINUTE), sampledValue: [{ value: '6000' }] }],
+        meterValue: [{ timestamp: isoAt(clock, -15 * MINUTE), sampledValue: [{ value: '6000' }] }],
       });
       clock.advance(10 * MINUTE);
-      const futureReceipt = clock.now();
+      const futureReceipt = new Date(clock.now());
       await c.call('MeterValues', {
         connectorId: 1,
         transactionId,
         meterValue: [{ timestamp: FAR_FUTURE, sampledValue: [{ value: '12000' }] }],
       });
       clock.advance(10 * MINUTE);
-      const stopReceipt = clock.now();
+      const stopReceipt = new Date(clock.now());
       await c.call('StopTransaction', {
         transactionId,
         meterStop: 20_000,
-        timestamp: clock.iso(-40 * MINUTE), // ten minutes before the start
+        timestamp: isoAt(clock, -40 * MINUTE), // ten minutes before the start
         reason: 'Local',
       });
       await server.app.billing.settled();

@@ -5,7 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { BACKENDS, startTestServer, type TestServer } from './support/backends.ts';
 import { openRaw } from './support/raw-charger.ts';
-import { MINUTE, TestClock } from './support/clock.ts';
+import { TestClock } from './support/clock.ts';
+import { isoAt, MINUTE } from './support/ocpp-time.ts';
 
 for (const backend of BACKENDS) {
   describe(`charger messages on ${backend}`, () => {
@@ -14,7 +15,7 @@ for (const backend of BACKENDS) {
     const db = () => server.app.database.db;
 
     before(async () => {
-      server = await startTestServer(backend, { acceptUnknownStations: true }, { clock: clock.now });
+      server = await startTestServer(backend, { acceptUnknownStations: true }, { clock });
       await server.app.sessions.upsertIdToken({ idToken: 'CARD-1', type: 'ISO14443' });
       await server.app.sessions.upsertIdToken({ idToken: 'CONTRACT-1', type: 'eMAID' });
     });
@@ -26,18 +27,18 @@ for (const backend of BACKENDS) {
         connectorId: 1,
         idTag: 'CARD-1',
         meterStart: 1000,
-        timestamp: clock.iso(),
+        timestamp: isoAt(clock),
       });
       const transactionId = (start[2] as { transactionId: number }).transactionId;
       clock.advance(30 * MINUTE);
       await c.call('StopTransaction', {
         transactionId,
         meterStop: 7000,
-        timestamp: clock.iso(),
+        timestamp: isoAt(clock),
         transactionData: [
-          { timestamp: clock.iso(-15 * MINUTE), sampledValue: [{ value: '4000', context: 'Sample.Periodic' }] },
+          { timestamp: isoAt(clock, -15 * MINUTE), sampledValue: [{ value: '4000', context: 'Sample.Periodic' }] },
           {
-            timestamp: clock.iso(),
+            timestamp: isoAt(clock),
             sampledValue: [
               { value: '7.000', unit: 'kWh', context: 'Transaction.End' },
               { value: '11000', measurand: 'Power.Active.Import', context: 'Transaction.End' },
@@ -83,7 +84,7 @@ for (const backend of BACKENDS) {
       assert.equal(await authorize('CARD-1', 'Central'), 'Accepted');
       const started = await c201.call('TransactionEvent', {
         eventType: 'Started',
-        timestamp: clock.iso(),
+        timestamp: isoAt(clock),
         triggerReason: 'Authorized',
         seqNo: 0,
         transactionInfo: { transactionId: 'TYPED' },
@@ -105,12 +106,12 @@ for (const backend of BACKENDS) {
       const c = await openRaw(`${server.wsBase}/NOTIFY-201`, 'ocpp2.0.1');
       const data = (eventId: number, extra: Record<string, unknown>) => ({
         eventId,
-        timestamp: clock.iso(),
+        timestamp: isoAt(clock),
         eventNotificationType: 'HardWiredNotification',
         ...extra,
       });
       const answer = await c.call('NotifyEvent', {
-        generatedAt: clock.iso(),
+        generatedAt: isoAt(clock),
         seqNo: 0,
         eventData: [
           // A periodic reading with the vendor's code for it: monitoring, not a failure.

@@ -6,7 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { BACKENDS, startTestServer, type TestServer } from './support/backends.ts';
 import { openRaw, type RawCharger } from './support/raw-charger.ts';
-import { MINUTE, TestClock } from './support/clock.ts';
+import { TestClock } from './support/clock.ts';
+import { isoAt, MINUTE } from './support/ocpp-time.ts';
 import { cdrsOf, pricedSite } from './support/priced-site.ts';
 
 // Raw chargers here answer no CSMS calls: no CostUpdated.
@@ -70,14 +71,14 @@ for (const backend of BACKENDS) {
       db().selectFrom('failed_sessions').selectAll().where('transaction_id', '=', id).executeTakeFirst();
 
     before(async () => {
-      server = await startTestServer(backend, { acceptUnknownStations: true }, { clock: clock.now });
+      server = await startTestServer(backend, { acceptUnknownStations: true }, { clock });
       await pricedSite(server.app, ['ORDER-1', 'ORDER-2', 'ORDER-3', 'ORDER-4'], 'DRIVER-1');
     });
     after(() => server.stop());
 
     it('an Updated after Ended does not change the ended transaction; it is recorded, and the CDR agrees', async () => {
       const c = await openRaw(`${server.wsBase}/ORDER-1`, 'ocpp2.0.1');
-      const t0 = clock.iso();
+      const t0 = isoAt(clock);
       await send(c, 'AFTER-END', {
         seqNo: 0,
         type: 'Started',
@@ -90,15 +91,15 @@ for (const backend of BACKENDS) {
       await send(c, 'AFTER-END', {
         seqNo: 1,
         type: 'Updated',
-        at: clock.iso(20 * MINUTE),
+        at: isoAt(clock, 20 * MINUTE),
         wh: 13_000,
         state: 'Charging',
       });
       clock.advance(30 * MINUTE);
-      await send(c, 'AFTER-END', { seqNo: 2, type: 'Ended', at: clock.iso(), wh: 15_000, state: 'EVConnected' });
+      await send(c, 'AFTER-END', { seqNo: 2, type: 'Ended', at: isoAt(clock), wh: 15_000, state: 'EVConnected' });
       await billing().settled();
       // What the SAP simulator sends a millisecond after Ended.
-      await send(c, 'AFTER-END', { seqNo: 3, type: 'Updated', at: clock.iso(1), wh: 283_840, state: 'Charging' });
+      await send(c, 'AFTER-END', { seqNo: 3, type: 'Updated', at: isoAt(clock, 1), wh: 283_840, state: 'Charging' });
       await billing().settled();
 
       const tx = await transaction('AFTER-END');
@@ -133,14 +134,14 @@ for (const backend of BACKENDS) {
       await send(c, 'NO-STATE', {
         seqNo: 0,
         type: 'Started',
-        at: clock.iso(),
+        at: isoAt(clock),
         wh: 0,
         state: 'Charging',
         evse: true,
         token: 'DRIVER-1',
       });
       clock.advance(10 * MINUTE);
-      await send(c, 'NO-STATE', { seqNo: 1, type: 'Ended', at: clock.iso(), wh: 2000 });
+      await send(c, 'NO-STATE', { seqNo: 1, type: 'Ended', at: isoAt(clock), wh: 2000 });
       await billing().settled();
       const tx = await transaction('NO-STATE');
       assert.equal(tx.status, 'ended');
@@ -151,7 +152,7 @@ for (const backend of BACKENDS) {
 
     it('offline events replayed out of order: the EVSE of the event that has it, and a CDR once every event is in', async () => {
       const c = await openRaw(`${server.wsBase}/ORDER-3`, 'ocpp2.0.1');
-      const t0 = clock.iso(-60 * MINUTE);
+      const t0 = isoAt(clock, -60 * MINUTE);
       const started: EventSpec = {
         seqNo: 0,
         type: 'Started',
@@ -164,14 +165,14 @@ for (const backend of BACKENDS) {
       const updated: EventSpec = {
         seqNo: 1,
         type: 'Updated',
-        at: clock.iso(-40 * MINUTE),
+        at: isoAt(clock, -40 * MINUTE),
         wh: 14_000,
         state: 'Charging',
       };
       const ended: EventSpec = {
         seqNo: 2,
         type: 'Ended',
-        at: clock.iso(-20 * MINUTE),
+        at: isoAt(clock, -20 * MINUTE),
         wh: 18_000,
         state: 'EVConnected',
       };
@@ -217,20 +218,20 @@ for (const backend of BACKENDS) {
 
     it('an event that never arrives: the CDR goes out after the wait, and a late event is a credit and a new CDR', async () => {
       const c = await openRaw(`${server.wsBase}/ORDER-4`, 'ocpp2.0.1');
-      const t0 = clock.iso();
+      const t0 = isoAt(clock);
       const started: EventSpec = { seqNo: 0, type: 'Started', at: t0, wh: 10_000, state: 'Charging', evse: true };
       // The Started is lost for now; the token came with the first update.
       await send(c, 'LATE', {
         seqNo: 1,
         type: 'Updated',
-        at: clock.iso(20 * MINUTE),
+        at: isoAt(clock, 20 * MINUTE),
         wh: 14_000,
         state: 'Charging',
         evse: true,
         token: 'DRIVER-1',
       });
       clock.advance(40 * MINUTE);
-      await send(c, 'LATE', { seqNo: 2, type: 'Ended', at: clock.iso(), wh: 18_000, state: 'EVConnected' });
+      await send(c, 'LATE', { seqNo: 2, type: 'Ended', at: isoAt(clock), wh: 18_000, state: 'EVConnected' });
       await billing().settled();
       const id = (await transaction('LATE')).id;
       assert.equal(await billing().getCdr(id), undefined, 'waiting for the missing event');

@@ -6,7 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { BACKENDS, startTestServer, type TestServer } from './support/backends.ts';
 import { openRaw } from './support/raw-charger.ts';
-import { MINUTE, TestClock } from './support/clock.ts';
+import { TestClock } from './support/clock.ts';
+import { isoAt, MINUTE } from './support/ocpp-time.ts';
 import { cdrsOf, pricedSite } from './support/priced-site.ts';
 
 // Raw chargers here answer no CSMS calls: no CostUpdated.
@@ -36,7 +37,7 @@ for (const backend of BACKENDS) {
     };
 
     before(async () => {
-      server = await startTestServer(backend, { acceptUnknownStations: true }, { clock: clock.now });
+      server = await startTestServer(backend, { acceptUnknownStations: true }, { clock });
       await pricedSite(server.app, ['UNBILLED-16', 'UNBILLED-201', 'UNBILLED-ORPHAN'], 'DRIVER-1');
       await server.app.sessions.upsertIdToken({ idToken: 'BLOCKED-1', status: 'blocked' });
     });
@@ -49,14 +50,14 @@ for (const backend of BACKENDS) {
           connectorId,
           idTag,
           meterStart: 1000,
-          timestamp: clock.iso(),
+          timestamp: isoAt(clock),
         });
         const answer = start[2] as { transactionId: number; idTagInfo: { status: string } };
         clock.advance(20 * MINUTE);
         await c.call('StopTransaction', {
           transactionId: answer.transactionId,
           meterStop: 3000,
-          timestamp: clock.iso(),
+          timestamp: isoAt(clock),
           reason: 'Local',
         });
         await billing().settled();
@@ -82,7 +83,7 @@ for (const backend of BACKENDS) {
       const c = await openRaw(`${server.wsBase}/UNBILLED-201`, 'ocpp2.0.1');
       const event = (seqNo: number, eventType: string, wh: number) => ({
         eventType,
-        timestamp: clock.iso(),
+        timestamp: isoAt(clock),
         triggerReason: eventType === 'Started' ? 'Authorized' : 'EVDeparted',
         seqNo,
         transactionInfo: {
@@ -92,7 +93,7 @@ for (const backend of BACKENDS) {
         evse: { id: 1, connectorId: 1 },
         ...(eventType === 'Started' ? { idToken: { idToken: 'NOBODY', type: 'ISO14443' } } : {}),
         meterValue: [
-          { timestamp: clock.iso(), sampledValue: [{ value: wh, measurand: 'Energy.Active.Import.Register' }] },
+          { timestamp: isoAt(clock), sampledValue: [{ value: wh, measurand: 'Energy.Active.Import.Register' }] },
         ],
       });
       const started = await c.call('TransactionEvent', event(0, 'Started', 5000));
@@ -113,11 +114,11 @@ for (const backend of BACKENDS) {
         transactionId: 987_654,
         idTag: 'DRIVER-1',
         meterStop: 5000,
-        timestamp: clock.iso(),
+        timestamp: isoAt(clock),
         reason: 'EVDisconnected',
         transactionData: [
           {
-            timestamp: clock.iso(-30 * MINUTE),
+            timestamp: isoAt(clock, -30 * MINUTE),
             sampledValue: [{ value: '1000', context: 'Transaction.Begin' }],
           },
         ],

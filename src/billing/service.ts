@@ -27,7 +27,7 @@ import { PaymentsService, WalletProvider, type PaymentProvider } from './payment
 import { InvoicesService } from './invoices.ts';
 import { priceText } from './price-text.ts';
 import type { CommandService } from '../stations/commands.ts';
-import { systemClock, type Clock } from '../config/clock.ts';
+import { systemClock, type Clock } from '../time/clock.ts';
 
 export interface SessionPricing {
   tariff: PinnedTariff | undefined;
@@ -467,8 +467,8 @@ export class BillingService {
       .where('transaction_id', '=', tx.id)
       .where('event_type', '=', 'ended')
       .executeTakeFirst();
-    const endedAt = ended?.at ? new Date(ended.at).getTime() : this.clock().getTime();
-    const remainingMs = endedAt + this.options.lateEventsWaitS * 1000 - this.clock().getTime();
+    const endedAt = ended?.at ? new Date(ended.at).getTime() : this.clock.now();
+    const remainingMs = endedAt + this.options.lateEventsWaitS * 1000 - this.clock.now();
     if (remainingMs <= 0) {
       this.forgetWait(tx.id);
       return true;

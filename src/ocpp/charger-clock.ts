@@ -8,7 +8,7 @@
 // The first implausible timestamp of a station opens a clock-fault episode, recorded once as a station event
 // (kind `clock_fault`); the episode ends with the station's next plausible timestamp, so a charger whose clock stays
 // wrong costs one event, not one per message. Episodes are kept in memory: a restart may record one again.
-import type { Clock } from '../config/clock.ts';
+import { dateOf, type Clock } from '../time/clock.ts';
 import type { StationEvent } from '../stations/model.ts';
 
 export const MAX_AHEAD_MS = 15 * 60_000;
@@ -25,8 +25,13 @@ export class ChargerClock {
 
   constructor(
     private readonly recordEvent: (stationId: string, event: StationEvent) => Promise<void>,
-    readonly now: Clock,
+    private readonly clock: Clock,
   ) {}
+
+  /** The receipt time of a message handled now. */
+  now(): Date {
+    return dateOf(this.clock);
+  }
 
   /** The timestamps of a message of `stationId` received now. */
   readerFor(stationId: string): { receivedAt: Date; at: TimestampReader } {

@@ -7,7 +7,7 @@ import type { BatchWriter } from '../storage/batch-writer.ts';
 import { TtlCache } from '../storage/read-cache.ts';
 import type { StationsService } from '../stations/service.ts';
 import type { ConnectorStatus } from '../stations/model.ts';
-import { systemClock, type Clock } from '../config/clock.ts';
+import { dateOf, systemClock, type Clock } from '../time/clock.ts';
 import {
   applyToExistingQuery,
   BETWEEN_START_AND_STOP,
@@ -149,7 +149,7 @@ export class SessionsService {
     if (row.group_id) result.groupId = row.group_id;
     if (row.expires_at) {
       result.expiresAt = row.expires_at;
-      if (row.expires_at <= this.clock() && result.status === 'accepted') result.status = 'expired';
+      if (row.expires_at.getTime() <= this.clock.now() && result.status === 'accepted') result.status = 'expired';
     }
     if (result.status === 'accepted' && options.personalMessage && this.personalMessage) {
       // A message is a courtesy: failing to build one never refuses or delays a token beyond the lookup.
@@ -169,7 +169,7 @@ export class SessionsService {
     const idTokenInfo = input.idToken
       ? await this.authorize(stationId, input.idToken, { personalMessage: input.personalMessage })
       : undefined;
-    const now = this.clock();
+    const now = dateOf(this.clock);
     const seqNo =
       input.seqNo ?? (input.eventType === 'started' ? FIRST_SEQ : input.eventType === 'ended' ? LAST_SEQ : undefined);
     const event = { input, idTokenInfo, seqNo, now };
@@ -233,7 +233,7 @@ export class SessionsService {
   ): Promise<void> {
     if (samples.length === 0) return;
     const transactionId = chargerTransactionId ? await this.resolveId(stationId, chargerTransactionId) : undefined;
-    const now = this.clock();
+    const now = dateOf(this.clock);
     await this.writer.write({
       meter_samples: samples.map((s) => sampleRow(stationId, port.evseId, port.connectorId, transactionId, s, now)),
     });

@@ -2,7 +2,7 @@
 // PostgreSQL server, each test file getting its own fresh PostgreSQL database.
 import pg from 'pg';
 import { loadConfig, type Config } from '../../src/config/config.ts';
-import { startOpenCpo, type OpenCpo, type Injected } from '../../src/app.ts';
+import { startOpenCpo, type Dependencies, type OpenCpo } from '../../src/app.ts';
 import { silentLogger } from '../../src/observability/log.ts';
 import { openDatabase, type OpenDatabase } from '../../src/storage/database.ts';
 
@@ -54,11 +54,11 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-/** Starts OpenCPO on a free port with the given backend (and options, and e.g. a test's clock), for one test file. */
+/** Starts OpenCPO on a free port with the given backend (and options), for one test file. */
 export async function startTestServer(
   backend: Backend,
   overrides: Partial<Config> = {},
-  injected: Injected = {},
+  dependencies: Dependencies = {},
 ): Promise<TestServer> {
   let drop: (() => Promise<void>) | undefined;
   const storage: { databaseUrl?: string; data?: string } = {};
@@ -74,7 +74,7 @@ export async function startTestServer(
     pingIntervalS: 0,
     ...overrides,
   };
-  const app = await startOpenCpo(config, silentLogger, injected);
+  const app = await startOpenCpo(config, silentLogger, dependencies);
   return {
     app,
     url: `http://127.0.0.1:${app.port}`,

@@ -1,22 +1,23 @@
-// A clock a test sets and moves by hand, injected into OpenCPO so that nothing a test checks depends on the date.
-export class TestClock {
-  private ms: number;
+// A clock a test sets and moves by hand: the server under test reads it instead of the system clock.
+import type { Clock } from '../../src/time/clock.ts';
 
-  constructor(start: string) {
-    this.ms = Date.parse(start);
+export class TestClock implements Clock {
+  private at: number;
+
+  constructor(start: Date | string) {
+    this.at = new Date(start).getTime();
+    if (Number.isNaN(this.at)) throw new Error(`not an instant: ${String(start)}`);
   }
 
-  /** The injected clock: what OpenCPO takes for "now". */
-  readonly now = (): Date => new Date(this.ms);
+  now(): number {
+    return this.at;
+  }
+
+  set(to: Date | string): void {
+    this.at = new Date(to).getTime();
+  }
 
   advance(ms: number): void {
-    this.ms += ms;
-  }
-
-  /** The time now (or `offsetMs` from now) as OCPP writes it. */
-  iso(offsetMs = 0): string {
-    return new Date(this.ms + offsetMs).toISOString();
+    this.at += ms;
   }
 }
-
-export const MINUTE = 60_000;
