@@ -467,8 +467,9 @@ export class BillingService {
       .where('transaction_id', '=', tx.id)
       .where('event_type', '=', 'ended')
       .executeTakeFirst();
-    const endedAt = ended?.at ? new Date(ended.at).getTime() : this.clock.now();
-    const remainingMs = endedAt + this.options.lateEventsWaitS * 1000 - this.clock.now();
+    // Ended without an Ended in its log (by other means than a charger's events): nothing numbered to wait for.
+    const endedAt = ended?.at ? new Date(ended.at).getTime() : undefined;
+    const remainingMs = endedAt === undefined ? 0 : endedAt + this.options.lateEventsWaitS * 1000 - this.clock.now();
     if (remainingMs <= 0) {
       this.forgetWait(tx.id);
       return true;
