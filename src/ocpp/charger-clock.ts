@@ -33,10 +33,15 @@ export class ChargerClock {
     return dateOf(this.clock);
   }
 
-  /** The timestamps of a message of `stationId` received now. */
-  readerFor(stationId: string): { receivedAt: Date; at: TimestampReader } {
+  /** The one timestamp of a message of `stationId` received now, as stored. */
+  timestampOf(stationId: string, value: string | undefined): Date {
+    return this.timestamp(stationId, value, this.now());
+  }
+
+  /** Reads the timestamps of a message of `stationId` received now (all against the same receipt time). */
+  readerFor(stationId: string): TimestampReader {
     const receivedAt = this.now();
-    return { receivedAt, at: (value) => this.timestamp(stationId, value, receivedAt) };
+    return (value) => this.timestamp(stationId, value, receivedAt);
   }
 
   /** A charger's timestamp as stored: as sent when plausible, else the receipt time (noting a clock fault). */

@@ -69,7 +69,7 @@ export const securityEvent: ActionHandler = async (ctx, stationId, p) => {
     kind: 'security',
     eventRef: p.type,
     info: p.techInfo,
-    timestamp: ctx.clock.readerFor(stationId).at(p.timestamp),
+    timestamp: ctx.clock.timestampOf(stationId, p.timestamp),
     payload: p,
   });
   return {};

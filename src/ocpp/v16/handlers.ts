@@ -34,7 +34,7 @@ export const v16Handlers: HandlerTable = answeringAfterClockFaults({
       vendorId: p.vendorId,
       vendorErrorCode: p.vendorErrorCode,
       info: p.info,
-      timestamp: ctx.clock.readerFor(stationId).at(p.timestamp),
+      timestamp: ctx.clock.timestampOf(stationId, p.timestamp),
     });
     return {};
   },
@@ -47,7 +47,7 @@ export const v16Handlers: HandlerTable = answeringAfterClockFaults({
   async StartTransaction(ctx, stationId, p) {
     const result = await ctx.sessions.transactionEvent(stationId, {
       eventType: 'started',
-      timestamp: ctx.clock.readerFor(stationId).at(p.timestamp),
+      timestamp: ctx.clock.timestampOf(stationId, p.timestamp),
       ...portOf(p.connectorId),
       idToken: idTag(p.idTag),
       meterStartWh: p.meterStart,
@@ -63,7 +63,7 @@ export const v16Handlers: HandlerTable = answeringAfterClockFaults({
   async StopTransaction(ctx, stationId, p) {
     // Accepted even for a transaction we never saw: rejecting would make the charger retry forever. The stop does
     // not say its connector: the transaction keeps the one of its start.
-    const { at } = ctx.clock.readerFor(stationId);
+    const at = ctx.clock.readerFor(stationId);
     const result = await ctx.sessions.transactionEvent(stationId, {
       eventType: 'ended',
       timestamp: at(p.timestamp),
@@ -83,7 +83,7 @@ export const v16Handlers: HandlerTable = answeringAfterClockFaults({
       stationId,
       portOf(p.connectorId),
       p.transactionId !== undefined ? String(p.transactionId) : undefined,
-      meterSamples(p.meterValue, ctx.clock.readerFor(stationId).at),
+      meterSamples(p.meterValue, ctx.clock.readerFor(stationId)),
     );
     return {};
   },

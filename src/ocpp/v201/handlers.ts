@@ -32,7 +32,7 @@ export const v201Handlers: HandlerTable = answeringAfterClockFaults({
       evseId: p.evseId,
       connectorId: p.connectorId,
       status: connectorStatus(p.connectorStatus, current),
-      timestamp: ctx.clock.readerFor(stationId).at(p.timestamp),
+      timestamp: ctx.clock.timestampOf(stationId, p.timestamp),
     });
     return {};
   },
@@ -49,7 +49,7 @@ export const v201Handlers: HandlerTable = answeringAfterClockFaults({
   async TransactionEvent(ctx, stationId, p) {
     const info = p.transactionInfo;
     const state = chargingState(info.chargingState);
-    const { at } = ctx.clock.readerFor(stationId);
+    const at = ctx.clock.readerFor(stationId);
     const result = await ctx.sessions.transactionEvent(stationId, {
       eventType: TRANSACTION_EVENT[p.eventType as keyof typeof TRANSACTION_EVENT],
       timestamp: at(p.timestamp),
@@ -76,13 +76,13 @@ export const v201Handlers: HandlerTable = answeringAfterClockFaults({
       stationId,
       { evseId: p.evseId, connectorId: 0 },
       undefined,
-      meterSamples(p.meterValue, ctx.clock.readerFor(stationId).at),
+      meterSamples(p.meterValue, ctx.clock.readerFor(stationId)),
     );
     return {};
   },
 
   async NotifyEvent(ctx, stationId, p) {
-    const { at } = ctx.clock.readerFor(stationId);
+    const at = ctx.clock.readerFor(stationId);
     await ctx.stations.recordEvents(
       stationId,
       p.eventData.map((e: Parameters<typeof stationEventOf>[0]) => stationEventOf(e, at)),
