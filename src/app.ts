@@ -13,6 +13,7 @@ import { OcppServer } from './ocpp/server.ts';
 import { Metrics } from './observability/metrics.ts';
 import { createLogger, type Logger } from './observability/log.ts';
 import { Health } from './observability/health.ts';
+import { ChargerClock } from './ocpp/charger-clock.ts';
 // Operator REST API (issue 3).
 import { apiOptionsFromEnv, registerApi } from './api/index.ts';
 import { AccessService } from './access/service.ts';
@@ -94,15 +95,20 @@ export async function startOpenCpo(
     },
     events,
   );
-  const sessions = new SessionsService(database.db, writer, stations, events);
+  const sessions = new SessionsService(database.db, writer, stations, events, clock);
   const commands = new CommandService(database.db, events, stations);
   await stations.markAllOffline();
 
-  const ocpp = new OcppServer({ stations, sessions, log: log.child({ module: 'ocpp' }) }, metrics, {
-    maxFrameBytes: config.maxFrameBytes,
-    callTimeoutMs: config.callTimeoutMs,
-    pingIntervalS: config.pingIntervalS,
-  });
+  const chargerClock = new ChargerClock((stationId, event) => stations.recordEvent(stationId, event), clock);
+  const ocpp = new OcppServer(
+    { stations, sessions, log: log.child({ module: 'ocpp' }), clock: chargerClock },
+    metrics,
+    {
+      maxFrameBytes: config.maxFrameBytes,
+      callTimeoutMs: config.callTimeoutMs,
+      pingIntervalS: config.pingIntervalS,
+    },
+  );
   commands.useTransport(ocpp);
 
   // Fastify logs through ours, so an unhandled API error is logged with its cause; one line per request is not.

@@ -604,7 +604,8 @@ export function registerBillingRoutes(root: FastifyInstance, deps: BillingRoutes
       preHandler: authorize(...READERS),
       schema: {
         tags: ['billing'],
-        summary: 'Sessions not billed (under the minimum energy or duration), for reliability reports',
+        summary:
+          'Sessions not billed, with the reason: under the minimum energy or duration, a refused token, an unknown transaction',
         querystring: obj({ ...PageQuery, stationId: Type.Optional(StationId) }),
         response: {
           200: Page(

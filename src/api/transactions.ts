@@ -33,6 +33,10 @@ export const TransactionSchema = Type.Object({
   energyWh: Nullable(Type.Number()),
   stopReason: Nullable(Type.String()),
   offline: Type.Boolean(),
+  idUnknown: Type.Boolean({
+    description:
+      'named by a transaction id OpenCPO never issued (a 1.6 stop of an unknown transaction): billed to no one',
+  }),
 });
 
 const MeterSampleSchema = Type.Object({
@@ -78,6 +82,7 @@ function toApi(t: Record<string, any>) {
     energyWh: t.energy_wh,
     stopReason: t.stop_reason,
     offline: t.offline,
+    idUnknown: t.id_unknown,
   };
 }
 

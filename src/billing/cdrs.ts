@@ -190,8 +190,44 @@ export class CdrAlreadyCreditedError extends Error {
   }
 }
 
-/** The id of a CDR's credit CDR: derived from the original's, so the primary key allows one credit per CDR. */
-export const creditIdOf = (originalId: string) => `${originalId.slice(0, 36)}-CR`;
+/**
+ * The CDR that stands for a session now: its latest CDR that is neither a credit nor credited (a session's first
+ * CDR has the session's id; one re-issued after a correction `<session>-R<n>`).
+ */
+export async function currentCdr(db: Kysely<Database>, transactionId: string): Promise<CdrRecord | undefined> {
+  const row = await db
+    .selectFrom('cdrs as c')
+    .selectAll('c')
+    .where('c.transaction_id', '=', transactionId)
+    .where('c.credit', '=', false)
+    .where(({ not, exists, selectFrom }) =>
+      not(exists(selectFrom('cdrs as cr').select('cr.id').whereRef('cr.credit_reference_id', '=', 'c.id'))),
+    )
+    .orderBy('c.created_at', 'desc')
+    .orderBy('c.id', 'desc')
+    .executeTakeFirst();
+  return row ? rowToCdr(row) : undefined;
+}
+
+/** The id of a session's next re-issued CDR: `<session>-R<n>`, n counting the CDRs issued for it before. */
+export async function reissuedCdrId(db: Kysely<Database>, transactionId: string): Promise<string> {
+  const { issued } = await db
+    .selectFrom('cdrs')
+    .select((eb) => eb.fn.countAll<string>().as('issued'))
+    .where('transaction_id', '=', transactionId)
+    .where('credit', '=', false)
+    .executeTakeFirstOrThrow();
+  return `${transactionId}-R${Number(issued)}`;
+}
+
+/**
+ * A credit's id: `<cdr>-CR`; for a re-issued `<session>-R<n>`, `<session>-C<n>` (OCPI ids have at most 39
+ * characters, and a session id has 36). Derived from the original's, so the primary key allows one credit per CDR.
+ */
+export function creditIdOf(cdrId: string): string {
+  const reissued = /^(.+)-R(\d+)$/.exec(cdrId);
+  return reissued ? `${reissued[1]}-C${reissued[2]}` : `${cdrId.slice(0, 36)}-CR`;
+}
 
 /**
  * Issues a credit CDR for a CDR: new id, credit = true, credit_reference_id, every amount negated. The original

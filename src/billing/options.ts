@@ -17,6 +17,11 @@ export interface BillingOptions {
   costUpdateIntervalS: number;
   /** How a wallet or card hold is sized at session start, minor units of the account's currency. */
   holdAmountMinor: number;
+  /**
+   * How long an ended session whose events are not all in (2.0.1 seqNos missing) waits for them before its CDR is
+   * issued with what arrived, seconds; an event arriving later corrects it (credit CDR and a new one).
+   */
+  lateEventsWaitS: number;
 }
 
 function num(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -37,6 +42,7 @@ export function billingOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Bil
     defaultTimeZone: env.OPENCPO_DEFAULT_TIME_ZONE ?? 'UTC',
     catchUpDays: num(env, 'OPENCPO_BILLING_CATCH_UP_DAYS', 35),
     holdAmountMinor: num(env, 'OPENCPO_BILLING_HOLD_MINOR', 5000),
+    lateEventsWaitS: num(env, 'OPENCPO_BILLING_LATE_EVENTS_WAIT_S', 600),
     // 'off' turns CostUpdated off (e.g. chargers whose display shows it badly).
     costUpdateIntervalS:
       env.OPENCPO_COST_UPDATE_INTERVAL_S === 'off' ? -1 : num(env, 'OPENCPO_COST_UPDATE_INTERVAL_S', 60),

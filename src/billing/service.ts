@@ -13,10 +13,11 @@ import {
   loadTransaction,
   loadUsage,
   type SessionContext,
+  type SignedValue,
   type TransactionRow,
 } from './usage-builder.ts';
 import { priceSession, type PricedSession } from './pricing.ts';
-import { buildCdrBody, creditCdr, getCdr, rowToCdr, type CdrRecord } from './cdrs.ts';
+import { buildCdrBody, creditCdr, currentCdr, getCdr, reissuedCdrId, rowToCdr, type CdrRecord } from './cdrs.ts';
 import { BoundedMap } from '../storage/read-cache.ts';
 import { PreparedQuery } from '../storage/prepared.ts';
 import type { Executor } from '../storage/transactions.ts';
@@ -25,9 +26,9 @@ import type { PinnedTariff } from './tariff.ts';
 import { formatMinor } from './money.ts';
 import { PaymentsService, WalletProvider, type PaymentProvider } from './payments.ts';
 import { InvoicesService } from './invoices.ts';
-import { systemClock, type Clock } from '../time/clock.ts';
 import { priceText } from './price-text.ts';
 import type { CommandService } from '../stations/commands.ts';
+import { systemClock, type Clock } from '../time/clock.ts';
 
 export interface SessionPricing {
   tariff: PinnedTariff | undefined;
@@ -92,6 +93,25 @@ const failedSessionInsert = new PreparedQuery((db, f: Insertable<Database['faile
     .onConflict((oc) => oc.column('transaction_id').doNothing()),
 );
 
+type FailedReason = Database['failed_sessions']['reason'];
+
+/**
+ * Sessions billed to no one, whatever they consumed: one whose token was refused at its start (blocked, expired,
+ * invalid, unknown: the charger went on anyway), and one named by a transaction id OpenCPO never issued (a 1.6 stop
+ * of an unknown transaction). They stay recorded as transactions, with their flags, and are recorded as not billed.
+ */
+function unbilledReason(tx: TransactionRow): FailedReason | undefined {
+  if (tx.id_unknown) return 'unknown_transaction';
+  if (tx.auth_status !== null && tx.auth_status !== 'accepted') return 'token_refused';
+  return undefined;
+}
+
+/** What an ended session comes to: not billed (and why), free (no tariff applies), or priced. */
+type Outcome =
+  | { kind: 'failed'; reason: FailedReason; energyWh: number; durationS: number; stoppedAt: Date }
+  | { kind: 'free' }
+  | { kind: 'priced'; priced: PricedSession; pricing: SessionPricing; signed: SignedValue[] };
+
 /** Called after a CDR is stored (payments capture its total); failures are the hook's business. */
 export type CdrHook = (cdr: CdrRecord) => Promise<void>;
 /** Called when a priced session starts (payments place a hold). */
@@ -112,11 +132,16 @@ export class BillingService {
   private readonly lastCostUpdate = new Map<string, number>();
   /** Pins of the sessions running here (immutable once stored): the end and the running cost need no read. */
   private readonly pins = new BoundedMap<string, Pin>(20_000);
+  /** Ended sessions waiting for their missing events, each priced when its wait is over. */
+  private readonly waiting = new Map<string, NodeJS.Timeout>();
+  /** The pricing running for a session, if any (see `oneAtATime`). */
+  private readonly pricingRuns = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly db: Kysely<Database>,
     readonly options: BillingOptions,
     private readonly onError: (err: Error, context: string) => void = () => undefined,
+    /** What time it is: whether a month may be invoiced, how far back catch-up looks, the wait for late events. */
     private clock: Clock = systemClock,
   ) {
     this.tariffs = new TariffStore(db);
@@ -185,6 +210,8 @@ export class BillingService {
   stop(): void {
     this.unsubscribe?.();
     this.payments.stop();
+    for (const timer of this.waiting.values()) clearTimeout(timer);
+    this.waiting.clear();
   }
 
   /** Resolves when every event handler started so far has finished (tests, graceful shutdown). */
@@ -199,11 +226,14 @@ export class BillingService {
   }
 
   private handle(event: DomainEvent): void {
-    if (event.type === 'transaction.started') this.track(this.sessionStarted(event.transactionId), 'pin tariff');
-    else if (event.type === 'transaction.ended') {
+    if (event.type === 'transaction.ended') {
       this.lastCostUpdate.delete(event.transactionId);
       this.track(this.sessionEnded(event.transactionId), 'issue CDR');
-    } else if (event.type === 'transaction.updated' && this.commands)
+    } else if ((event.type === 'transaction.started' || event.type === 'transaction.updated') && event.ended) {
+      // A late event of an ended session (an offline replay): it may complete it, or change what it costs.
+      this.track(this.sessionChanged(event.transactionId), 'correct CDR');
+    } else if (event.type === 'transaction.started') this.track(this.sessionStarted(event.transactionId), 'pin tariff');
+    else if (event.type === 'transaction.updated' && this.commands)
       this.track(this.pushCost(event.transactionId), 'send CostUpdated');
   }
 
@@ -346,59 +376,183 @@ export class BillingService {
     const session = await loadSessionContext(this.db, transactionId);
     if (!session) return;
     const { tx } = session;
+    if (unbilledReason(tx)) return; // billed to no one: no pin, no hold
     // At the start the session has normally no pin yet: pin it straight away (a conflict reads the stored one).
     const pricing = await this.pricing(tx, false, false, session);
     if (tx.status === 'active') for (const hook of this.startHooks) await hook(transactionId, pricing);
   }
 
-  /** Prices an ended session: a CDR, or a failed-session record under the minimum. Idempotent. */
+  /**
+   * Prices an ended session: a CDR, or a record as not billed (under the minimum, or billed to no one). Idempotent;
+   * waits while the session's events are not all in (see `readyToPrice`).
+   */
   async sessionEnded(transactionId: string): Promise<CdrRecord | undefined> {
-    try {
-      return await this.priceEnded(transactionId);
-    } finally {
-      this.pins.delete(transactionId); // the session is over: its pin is no longer needed in memory
-    }
+    return this.oneAtATime(transactionId, () => this.priceEnded(transactionId));
+  }
+
+  /**
+   * The pricing of one session, one at a time: its end and its late events (and a catch-up) would otherwise race,
+   * and two corrections read the same CDR to credit.
+   */
+  private oneAtATime<T>(transactionId: string, price: () => Promise<T>): Promise<T> {
+    const run = (this.pricingRuns.get(transactionId) ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(price)
+      .finally(() => {
+        this.pins.delete(transactionId); // the session is over: its pin is no longer needed in memory
+        if (this.pricingRuns.get(transactionId) === run) this.pricingRuns.delete(transactionId);
+      });
+    this.pricingRuns.set(transactionId, run);
+    return run;
   }
 
   private async priceEnded(transactionId: string): Promise<CdrRecord | undefined> {
     const session = await loadSessionContext(this.db, transactionId);
-    if (!session || session.hasCdr) return getCdr(this.db, transactionId); // already priced (or no such session)
+    if (!session) return undefined;
+    if (session.hasCdr) return currentCdr(this.db, transactionId); // already priced
     const { tx } = session;
-    if (tx.status !== 'ended' || !tx.started_at) return undefined;
-    const stoppedAt = tx.stopped_at ?? tx.started_at;
-    const durationS = (stoppedAt.getTime() - tx.started_at.getTime()) / 1000;
-    const energyWh = tx.energy_wh ?? 0;
-    const reason =
-      energyWh < this.options.minEnergyWh
-        ? 'below_min_energy'
-        : durationS < this.options.minDurationS
-          ? 'below_min_duration'
-          : undefined;
-    if (reason) {
-      await failedSessionInsert.execute(this.db, {
-        transaction_id: tx.id,
-        station_id: tx.station_id,
-        evse_id: tx.evse_id,
-        connector_id: tx.connector_id,
-        reason,
-        energy_wh: energyWh,
-        duration_s: durationS,
-        started_at: tx.started_at,
-        ended_at: stoppedAt,
-        stop_reason: tx.stop_reason,
-      });
+    if (tx.status !== 'ended' || !tx.started_at || !(await this.readyToPrice(tx))) return undefined;
+    const outcome = await this.outcomeOf(session);
+    if (outcome.kind === 'failed') {
+      await this.recordFailed(tx, outcome);
       for (const hook of this.cdrHooks) await hook(freeSession(tx));
       return undefined;
     }
+    if (outcome.kind === 'free') return undefined; // no tariff applies: nothing to bill (free charging)
+    const inserted = await this.insertCdr(this.db, tx.id, tx, outcome);
+    const cdr = inserted ?? (await getCdr(this.db, tx.id))!;
+    // Only the handler that stored the CDR runs the hooks (the event and a catch-up may race).
+    if (inserted) for (const hook of this.cdrHooks) await hook(cdr);
+    return cdr;
+  }
+
+  /**
+   * An ended session changed after it ended (a late event of an offline replay). Not priced yet: priced now if it is
+   * ready. Priced already: priced again, and when that comes to something else than its CDR (or its record as not
+   * billed), the CDR is credited and a new one issued, so no CDR silently disagrees with its transaction.
+   */
+  async sessionChanged(transactionId: string): Promise<CdrRecord | undefined> {
+    return this.oneAtATime(transactionId, () => this.reprice(transactionId));
+  }
+
+  private async reprice(transactionId: string): Promise<CdrRecord | undefined> {
+    const session = await loadSessionContext(this.db, transactionId);
+    if (!session || session.tx.status !== 'ended' || !session.tx.started_at) return undefined;
+    const { tx } = session;
+    const current = await currentCdr(this.db, tx.id);
+    const failed = await this.db
+      .selectFrom('failed_sessions')
+      .select('reason')
+      .where('transaction_id', '=', tx.id)
+      .executeTakeFirst();
+    if (!current && !failed) return this.priceEnded(transactionId);
+    if (!(await this.readyToPrice(tx))) return current;
+    const outcome = await this.outcomeOf(session);
+    if (current && outcome.kind === 'priced' && sameFigures(current, outcome.priced)) return current;
+    if (!current && outcome.kind !== 'priced') return undefined; // still not billed
+    const issued = await this.db.transaction().execute(async (trx) => {
+      if (current) await creditCdr(trx, current.id, 'late transaction events changed the session');
+      else await trx.deleteFrom('failed_sessions').where('transaction_id', '=', tx.id).execute();
+      if (outcome.kind === 'failed') await this.recordFailed(tx, outcome, trx);
+      if (outcome.kind !== 'priced') return undefined;
+      const id = current ? await reissuedCdrId(trx, tx.id) : tx.id;
+      return this.insertCdr(trx, id, tx, outcome);
+    });
+    if (issued) for (const hook of this.cdrHooks) await hook(issued);
+    return issued;
+  }
+
+  /**
+   * An ended session is priced once every event up to its end is in, or once the wait for the missing ones is
+   * over (then with what arrived; a late event corrects it). Until then a timer waits for it.
+   */
+  private async readyToPrice(tx: TransactionRow): Promise<boolean> {
+    if (tx.events_complete) {
+      this.forgetWait(tx.id);
+      return true;
+    }
+    const ended = await this.db
+      .selectFrom('transaction_events')
+      .select((eb) => eb.fn.min('received_at').as('at'))
+      .where('transaction_id', '=', tx.id)
+      .where('event_type', '=', 'ended')
+      .executeTakeFirst();
+    // Ended without an Ended in its log (by other means than a charger's events): nothing numbered to wait for.
+    const endedAt = ended?.at ? new Date(ended.at).getTime() : undefined;
+    const remainingMs = endedAt === undefined ? 0 : endedAt + this.options.lateEventsWaitS * 1000 - this.clock.now();
+    if (remainingMs <= 0) {
+      this.forgetWait(tx.id);
+      return true;
+    }
+    if (!this.waiting.has(tx.id)) {
+      const timer = setTimeout(() => {
+        this.waiting.delete(tx.id);
+        this.track(this.sessionEnded(tx.id), 'issue CDR after waiting for late events');
+      }, remainingMs);
+      timer.unref();
+      this.waiting.set(tx.id, timer);
+    }
+    return false;
+  }
+
+  private forgetWait(transactionId: string): void {
+    const timer = this.waiting.get(transactionId);
+    if (timer) clearTimeout(timer);
+    this.waiting.delete(transactionId);
+  }
+
+  /** What an ended session comes to, from the transaction as it stands. */
+  private async outcomeOf(session: SessionContext): Promise<Outcome> {
+    const { tx } = session;
+    const startedAt = tx.started_at!;
+    const stoppedAt = tx.stopped_at ?? startedAt;
+    const durationS = (stoppedAt.getTime() - startedAt.getTime()) / 1000;
+    const energyWh = tx.energy_wh ?? 0;
+    const reason =
+      unbilledReason(tx) ??
+      (energyWh < this.options.minEnergyWh
+        ? 'below_min_energy'
+        : durationS < this.options.minDurationS
+          ? 'below_min_duration'
+          : undefined);
+    if (reason) return { kind: 'failed', reason, energyWh, durationS, stoppedAt };
     const pricing = await this.pricing(tx, true, true, session);
-    if (!pricing.tariff) return undefined; // no tariff applies: nothing to bill (free charging)
+    if (!pricing.tariff) return { kind: 'free' };
     const { usage, signed } = await loadUsage(this.db, tx, stoppedAt, pricing.timeZone);
-    const priced = priceSession(pricing.tariff, usage);
-    const body = buildCdrBody(this.options, tx.id, tx, priced, pricing.location, pricing.accountId, signed, new Date());
-    const inserted = await this.db
+    return { kind: 'priced', priced: priceSession(pricing.tariff, usage), pricing, signed };
+  }
+
+  private async recordFailed(
+    tx: TransactionRow,
+    f: Extract<Outcome, { kind: 'failed' }>,
+    db: Kysely<Database> = this.db,
+  ): Promise<void> {
+    await failedSessionInsert.execute(db, {
+      transaction_id: tx.id,
+      station_id: tx.station_id,
+      evse_id: tx.evse_id,
+      connector_id: tx.connector_id,
+      reason: f.reason,
+      energy_wh: f.energyWh,
+      duration_s: f.durationS,
+      started_at: tx.started_at!,
+      ended_at: f.stoppedAt,
+      stop_reason: tx.stop_reason,
+    });
+  }
+
+  /** Stores a CDR (unless one with its id exists: then undefined). */
+  private async insertCdr(
+    db: Kysely<Database>,
+    id: string,
+    tx: TransactionRow,
+    { priced, pricing, signed }: Extract<Outcome, { kind: 'priced' }>,
+  ): Promise<CdrRecord | undefined> {
+    const body = buildCdrBody(this.options, id, tx, priced, pricing.location, pricing.accountId, signed, new Date());
+    const inserted = await db
       .insertInto('cdrs')
       .values({
-        id: tx.id,
+        id,
         transaction_id: tx.id,
         credit: false,
         credit_reference_id: null,
@@ -424,10 +578,7 @@ export class BillingService {
       .onConflict((oc) => oc.column('id').doNothing())
       .returningAll()
       .executeTakeFirst();
-    const cdr = inserted ? rowToCdr(inserted) : (await getCdr(this.db, tx.id))!;
-    // Only the handler that stored the CDR runs the hooks (the event and a catch-up may race).
-    if (inserted) for (const hook of this.cdrHooks) await hook(cdr);
-    return cdr;
+    return inserted ? rowToCdr(inserted) : undefined;
   }
 
   /** Sends the running cost to a 2.0.1 charger (CostUpdated), throttled per session. */
@@ -521,6 +672,20 @@ export class BillingService {
       .groupBy('currency')
       .execute();
   }
+}
+
+/** A CDR already says what a pricing says: same period, energy and amounts. */
+function sameFigures(cdr: CdrRecord, priced: PricedSession): boolean {
+  return (
+    cdr.startDateTime.toISOString() === priced.startedAt &&
+    cdr.endDateTime.toISOString() === priced.endedAt &&
+    Number(cdr.totalEnergyKwh) === Number(priced.totalEnergy) &&
+    Number(cdr.totalTimeH) === Number(priced.totalTime) &&
+    Number(cdr.totalParkingTimeH) === Number(priced.parkingTime) &&
+    cdr.totalExclVat === priced.total.exclVat &&
+    cdr.totalVat === priced.total.vat &&
+    cdr.totalInclVat === priced.total.inclVat
+  );
 }
 
 /** A session that is not billed still releases its payment hold: a zero CDR-like record for the hooks. */

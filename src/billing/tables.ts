@@ -111,7 +111,7 @@ export interface FailedSessionsTable {
   station_id: string;
   evse_id: number;
   connector_id: number;
-  reason: 'below_min_energy' | 'below_min_duration';
+  reason: 'below_min_energy' | 'below_min_duration' | 'token_refused' | 'unknown_transaction';
   energy_wh: number;
   duration_s: number;
   started_at: Timestamp;

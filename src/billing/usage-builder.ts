@@ -64,8 +64,15 @@ export interface TransactionRow {
   started_at: Date | null;
   stopped_at: Date | null;
   energy_wh: number | null;
+  /** The first and last register readings in the order the charger sent them (the session's energy is between). */
+  meter_start_wh: number | null;
+  meter_stop_wh: number | null;
   stop_reason: string | null;
   status: string;
+  /** Every event up to the end is in (see sessions/event-statements.ts). */
+  events_complete: boolean;
+  /** Named by a transaction id OpenCPO never issued. */
+  id_unknown: boolean;
 }
 
 const TRANSACTION_COLUMNS = [
@@ -80,8 +87,12 @@ const TRANSACTION_COLUMNS = [
   't.started_at',
   't.stopped_at',
   't.energy_wh',
+  't.meter_start_wh',
+  't.meter_stop_wh',
   't.stop_reason',
   't.status',
+  't.events_complete',
+  't.id_unknown',
 ] as const;
 
 export async function loadTransaction(db: Kysely<Database>, id: string): Promise<TransactionRow | undefined> {
@@ -168,6 +179,27 @@ export async function loadSessionContext(db: Kysely<Database>, id: string): Prom
   };
 }
 
+/**
+ * The session's energy is the transaction's: from its first to its last register reading in the order the charger
+ * sent them (meter start and stop), whatever the readings' timestamps say. Those two become the curve's ends, at
+ * the session's start and end; every other reading only shapes the curve between them (when the energy flowed),
+ * held inside the session and between the two values. A reading stamped outside the session (a clock that jumped)
+ * can then neither add energy nor take it away, and the CDR says what the transaction says.
+ */
+function anchorEnergy(energy: SessionUsage['energy'], tx: TransactionRow, startedAt: Date, until: Date): void {
+  const from = tx.meter_start_wh;
+  const to = tx.meter_stop_wh;
+  if (from === null || to === null) return;
+  const end = until < startedAt ? startedAt : until;
+  const top = Math.max(from, to);
+  for (const r of energy) {
+    r.at = r.at < startedAt ? startedAt : r.at > end ? end : r.at;
+    r.wh = Math.min(Math.max(r.wh, from), top);
+  }
+  energy.unshift({ at: startedAt, wh: from });
+  energy.push({ at: end, wh: to < from ? from : to });
+}
+
 export async function loadUsage(
   db: Kysely<Database>,
   tx: TransactionRow,
@@ -206,6 +238,7 @@ export async function loadUsage(
     }
   }
   const current = [...currentByTime.entries()].map(([t, c]) => ({ at: new Date(t), a: c.phaseless ?? c.total }));
+  anchorEnergy(energy, tx, startedAt, until);
 
   // The status in force at the start, then every change during the session: a bounded read, however long the
   // connector's history (the port index serves both halves).

@@ -31,6 +31,10 @@ export type DomainEvent =
       connectorId: number;
       idToken?: string;
       stopReason?: string;
+      /** After this event the transaction has ended (a late event of an ended transaction says so too). */
+      ended: boolean;
+      /** Ended, and every event from its start to its end is in: what it costs is known. */
+      eventsComplete: boolean;
       at: Date;
     }
   | {

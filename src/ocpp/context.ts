@@ -4,11 +4,14 @@ import type { StationsService } from '../stations/service.ts';
 import type { SessionsService } from '../sessions/service.ts';
 import type { Logger } from '../observability/log.ts';
 import type { BootDecision, StationEvent, StationEventKind } from '../stations/model.ts';
+import type { ChargerClock } from './charger-clock.ts';
 
 export interface EdgeContext {
   stations: StationsService;
   sessions: SessionsService;
   log: Logger;
+  /** Receipt times, and the charger's timestamps bounded by them (see charger-clock.ts). */
+  clock: ChargerClock;
 }
 
 export type ActionHandler = (ctx: EdgeContext, stationId: string, payload: any) => Promise<unknown>;
@@ -16,10 +19,21 @@ export type ActionHandler = (ctx: EdgeContext, stationId: string, payload: any) 
 /** The charger-initiated actions a version handles, each with its handler. */
 export type HandlerTable = Readonly<Record<string, ActionHandler>>;
 
-export function dateOr(value: string | undefined, fallback = new Date()): Date {
-  if (!value) return fallback;
-  const d = new Date(value);
-  return Number.isNaN(d.getTime()) ? fallback : d;
+/**
+ * A version's handlers, each answering only once the clock faults its message revealed are stored, like everything
+ * else the message changed.
+ */
+export function answeringAfterClockFaults(handlers: Record<string, ActionHandler>): HandlerTable {
+  const table: Record<string, ActionHandler> = {};
+  for (const [action, handle] of Object.entries(handlers)) {
+    table[action] = async (ctx, stationId, payload) => {
+      const answer = await handle(ctx, stationId, payload);
+      const recording = ctx.clock.settled(stationId);
+      if (recording) await recording;
+      return answer;
+    };
+  }
+  return table;
 }
 
 /** The BootNotification answer; both versions spell it the same way. */
@@ -38,7 +52,7 @@ export function recordOnly(
   answer: Record<string, unknown> = {},
 ): ActionHandler {
   return async (ctx, stationId, p) => {
-    await ctx.stations.recordEvent(stationId, { kind, timestamp: new Date(), payload: p, ...describe(p) });
+    await ctx.stations.recordEvent(stationId, { kind, timestamp: ctx.clock.now(), payload: p, ...describe(p) });
     return answer;
   };
 }
@@ -55,7 +69,7 @@ export const securityEvent: ActionHandler = async (ctx, stationId, p) => {
     kind: 'security',
     eventRef: p.type,
     info: p.techInfo,
-    timestamp: dateOr(p.timestamp),
+    timestamp: ctx.clock.timestampOf(stationId, p.timestamp),
     payload: p,
   });
   return {};

@@ -3,6 +3,17 @@
 // `sql` templates over placeholders and compiled once per shape (which optional parts an event has); each event
 // then only binds its values. Building and compiling these templates per event had been the largest part of a
 // transaction start's CPU and garbage (measured with the benchmark's CPU and allocation profiles).
+//
+// The order of events is the charger's, not the order they arrive in nor their timestamps (charger clocks jump):
+// - A transaction's meter start and stop are its first and last energy register readings in the order the charger
+//   sent them: an event's place is its seqNo (1.6: the start first, the stop last, meter values between them in the
+//   order they came), readings within one message in the order they are listed. Energy = stop − start, never less
+//   than zero; so the readings acknowledged as meterStart / meterStop are stored exactly as sent.
+// - An event numbered after its transaction's Ended changes nothing: it is logged (the record of what the charger
+//   said), not applied, and its samples are not stored as the transaction's. Nothing reopens an ended transaction.
+// - `events_complete` says every event from the Started to the Ended (by seqNo) is in; billing waits for it. A 1.6
+//   transaction, which numbers nothing, is complete at its stop.
+// - An end stamped before its transaction's start (a clock that jumped back) takes its receipt time.
 import { sql, type RawBuilder } from 'kysely';
 import { arrayElement, BatchWriter } from '../storage/batch-writer.ts';
 import { ShapedQuery } from '../storage/prepared.ts';
@@ -12,6 +23,10 @@ import type { AuthorizationResult, MeterSample, TransactionEventInput } from './
 /** Which optional parts an event's statement has. Everything else in it is a bound value. */
 export interface EventShape {
   eventType: TransactionEventInput['eventType'];
+  /** The charger numbers its events (2.0.1 seqNo): their order decides, and completeness can be told. */
+  sequenced: boolean;
+  /** The stored transaction has no port yet (an event without one came first) and this event names it. */
+  namesPort: boolean;
   /** The charger named the transaction (2.0.1); otherwise the CSMS numbers it and a start key finds repeats. */
   chargerNamed: boolean;
   /** The event has a sequence number: it is logged, and the log guards the rest. */
@@ -31,6 +46,8 @@ export interface EventShape {
 const shapeKey = (s: EventShape) =>
   [
     s.eventType,
+    s.sequenced,
+    s.namesPort,
     s.chargerNamed,
     s.logged,
     s.sampled,
@@ -59,13 +76,19 @@ export interface EventArgs extends Record<string, unknown> {
   authStatus: string | null;
   stopReason: string | null;
   chargingState: string | null;
+  /** The charging state the row takes: the event's, and at the end never `charging`. */
+  rowChargingState: string | null;
   seqNo: number | null;
+  /** The transaction is named by an id the CSMS assigns; if this event creates it, it was never assigned. */
+  idUnknown: boolean;
   reservationId: number | null;
   remoteStartId: number | null;
   firstAt: string | null;
   firstWh: number | null;
   lastAt: string | null;
   lastWh: number | null;
+  /** The event's place among its transaction's readings (see `readingPlaceOf`). */
+  place: number;
   triggerReason: string | null;
   payload: string;
 }
@@ -87,25 +110,41 @@ export const SAMPLE_COLUMNS = [
 ] as const;
 export type SampleRow = Record<(typeof SAMPLE_COLUMNS)[number], unknown>;
 
+/** The place of readings sent outside transaction events (1.6 MeterValues): after the start's, before the stop's. */
+export const BETWEEN_START_AND_STOP = 1;
+
+/** Where an event's readings come among its transaction's: the event's seqNo (1.6 start and stop have theirs). */
+export function readingPlaceOf(seqNo: number | undefined): number {
+  return seqNo ?? BETWEEN_START_AND_STOP;
+}
+
+export interface EventStatementInput {
+  /** The transaction; its port is the event's when the event names one, else the transaction's. */
+  tx: { id: string; evseId: number; connectorId: number; stationId: string };
+  input: TransactionEventInput;
+  idTokenInfo: AuthorizationResult | undefined;
+  seqNo: number | undefined;
+  now: Date;
+  sampleTypes: Map<string, string>;
+  startKey: string | null;
+  /** See `EventShape.namesPort`. */
+  namesPort: boolean;
+}
+
 /** One event of one transaction, ready to be stored: its shape and its values. */
-export function eventStatementOf(
-  tx: { id: string; evseId: number; connectorId: number; stationId: string },
-  input: TransactionEventInput,
-  idTokenInfo: AuthorizationResult | undefined,
-  seqNo: number | undefined,
-  now: Date,
-  sampleTypes: Map<string, string>,
-  startKey: string | null,
-): { shape: EventShape; args: EventArgs } {
+export function eventStatementOf(e: EventStatementInput): { shape: EventShape; args: EventArgs } {
+  const { tx, input, idTokenInfo, seqNo, now } = e;
   const samples = samplesOf(tx, input, now);
   const energy = registerExtremes(samples).values().next().value as RegisterExtremes | undefined;
+  const sequenced = input.seqNo !== undefined;
+  const ended = input.eventType === 'ended';
   const args: EventArgs = {
     id: tx.id,
     stationId: tx.stationId,
     evseId: tx.evseId,
     connectorId: tx.connectorId,
     chargerTransactionId: input.chargerTransactionId ?? null,
-    startKey,
+    startKey: e.startKey,
     offline: input.offline ?? false,
     ts: input.timestamp.toISOString(),
     now: now.toISOString(),
@@ -115,31 +154,50 @@ export function eventStatementOf(
     authStatus: idTokenInfo?.status ?? null,
     stopReason: input.stopReason ?? null,
     chargingState: input.chargingState ?? null,
+    // Whatever an Ended says, its transaction is not charging any more.
+    rowChargingState: ended
+      ? input.chargingState && input.chargingState !== 'charging'
+        ? input.chargingState
+        : 'idle'
+      : (input.chargingState ?? null),
     seqNo: seqNo ?? null,
+    idUnknown: input.idAssignedByCsms === true,
     reservationId: input.reservationId ?? null,
     remoteStartId: input.remoteStartId ?? null,
     firstAt: energy ? energy.firstAt.toISOString() : null,
     firstWh: energy ? energy.firstWh : null,
     lastAt: energy ? energy.lastAt.toISOString() : null,
     lastWh: energy ? energy.lastWh : null,
+    place: readingPlaceOf(seqNo),
     triggerReason: input.triggerReason ?? null,
     payload: JSON.stringify(input.payload),
   };
   for (const column of SAMPLE_COLUMNS) args[`s_${column}`] = samples.map((s) => arrayElement(s[column]));
   const shape: EventShape = {
     eventType: input.eventType,
+    sequenced,
+    namesPort: e.namesPort,
     chargerNamed: input.chargerTransactionId !== undefined,
     logged: seqNo !== undefined,
     sampled: samples.length > 0,
     energy: energy !== undefined,
     token: input.idToken !== undefined,
-    chargingState: input.chargingState !== undefined && seqNo !== undefined,
+    // Only the charger's own numbering orders charging states; 1.6 reports none.
+    chargingState: sequenced && (input.chargingState !== undefined || ended),
     offline: input.offline === true,
     reservation: input.reservationId !== undefined,
     remoteStart: input.remoteStartId !== undefined,
-    sampleTypes,
+    sampleTypes: e.sampleTypes,
   };
   return { shape, args };
+}
+
+/** What an event's statement tells about its transaction afterwards. */
+export interface EventOutcome {
+  id: string;
+  charger_transaction_id: string;
+  status: 'active' | 'ended';
+  events_complete: boolean;
 }
 
 /**
@@ -169,12 +227,19 @@ export const createWithEventQuery = new ShapedQuery(shapeKey, (_db, a: EventArgs
     energy_wh: null,
     meter_start_at: null,
     meter_stop_at: null,
+    meter_start_seq: null,
+    meter_stop_seq: null,
     stop_reason: null,
     stopped_by_token: null,
     reservation_id: null,
     remote_start_id: null,
     offline: a.offline,
     last_seq_no: null,
+    start_seq_no: null,
+    end_seq_no: null,
+    events_complete: false,
+    // A CSMS-assigned id we have no transaction for was never assigned (the charger's mistake, or another CSMS's).
+    id_unknown: a.idUnknown,
     start_key: a.startKey,
     // The event applied to an empty row: the same expressions as for an existing one, over NULLs.
     ...changesOf(shape, a, emptyRow),
@@ -185,21 +250,31 @@ export const createWithEventQuery = new ShapedQuery(shapeKey, (_db, a: EventArgs
     : sql`(station_id, start_key) WHERE start_key IS NOT NULL`;
   const inserted = sql`INSERT INTO transactions (${sql.join(columns.map((c) => sql.id(c)))})
       VALUES (${sql.join(columns.map((c) => row[c]))})
-      ON CONFLICT ${conflict} DO NOTHING RETURNING id, charger_transaction_id`;
+      ON CONFLICT ${conflict} DO NOTHING RETURNING id, charger_transaction_id, status, events_complete`;
   const parts = [sql`created AS (${inserted})`];
   const guard = sql`EXISTS (SELECT 1 FROM created)`;
   if (shape.logged) parts.push(sql`logged AS (${eventInsert(a, shape, guard)})`);
   if (shape.sampled) parts.push(sql`sampled AS (${samplesInsert(a, shape, guard)})`);
-  return sql<{ id: string; charger_transaction_id: string }>`WITH ${sql.join(parts)}
-      SELECT id, charger_transaction_id FROM created`;
+  return sql<EventOutcome>`WITH ${sql.join(parts)}
+      SELECT id, charger_transaction_id, status, events_complete FROM created`;
 });
+
+/** What applying an event to a stored transaction did. */
+export interface ApplyOutcome {
+  /** The event is new to the log (0: a replay). */
+  logged: number;
+  /** Its transaction after it, when it was applied (none for a replay or an event after the transaction's end). */
+  status: 'active' | 'ended' | null;
+  events_complete: boolean | null;
+}
 
 /**
  * An event of a stored transaction: logged, applied to the row and its samples stored, or, when the log has it
- * already (a replay), none of these. Returns how many rows it applied to (0 for a replay).
+ * already (a replay), none of these. An event numbered after its transaction's Ended is logged and no more.
  */
 export const applyToExistingQuery = new ShapedQuery(shapeKey, (_db, a: EventArgs, shape: EventShape) => {
-  const set = { updated_at: a.updatedAt, ...changesOf(shape, a, currentRow) };
+  const set: Record<string, unknown> = { updated_at: a.updatedAt, ...changesOf(shape, a, currentRow) };
+  if (shape.namesPort) Object.assign(set, { evse_id: a.evseId, connector_id: a.connectorId });
   const assignments = sql.join(Object.entries(set).map(([column, value]) => sql`${sql.id(column)} = ${value}`));
   const parts: RawBuilder<unknown>[] = [];
   let guard: RawBuilder<unknown> = sql`TRUE`;
@@ -207,9 +282,25 @@ export const applyToExistingQuery = new ShapedQuery(shapeKey, (_db, a: EventArgs
     parts.push(sql`logged AS (${eventInsert(a, shape, undefined)} RETURNING seq_no)`);
     guard = sql`EXISTS (SELECT 1 FROM logged)`;
   }
-  parts.push(sql`applied AS (UPDATE transactions SET ${assignments} WHERE id = ${a.id} AND ${guard} RETURNING id)`);
-  if (shape.sampled) parts.push(sql`sampled AS (${samplesInsert(a, shape, guard)})`);
-  return sql<{ applied: number }>`WITH ${sql.join(parts)} SELECT count(*)::int AS applied FROM applied`;
+  const beforeEnd = shape.sequenced
+    ? sql` AND (transactions.end_seq_no IS NULL OR ${a.seqNo}::integer <= transactions.end_seq_no)`
+    : sql``;
+  parts.push(sql`applied AS (UPDATE transactions SET ${assignments} WHERE id = ${a.id} AND ${guard}${beforeEnd}
+      RETURNING status, events_complete)`);
+  const applied = sql`EXISTS (SELECT 1 FROM applied)`;
+  if (shape.sampled) parts.push(sql`sampled AS (${samplesInsert(a, shape, applied)})`);
+  if (shape.namesPort) {
+    // Samples stored before the port was known move to it. Only this rare shape pays for the search, and only once:
+    // the guard reads the row as it was before this statement (no port yet).
+    parts.push(sql`moved AS (UPDATE meter_samples SET evse_id = ${a.evseId}::integer,
+        connector_id = ${a.connectorId}::integer
+      WHERE transaction_id = ${a.id} AND evse_id = 0
+        AND EXISTS (SELECT 1 FROM transactions WHERE id = ${a.id} AND evse_id = 0) AND ${applied})`);
+  }
+  const logged = shape.logged ? sql`(SELECT count(*)::int FROM logged)` : sql`1`;
+  return sql<ApplyOutcome>`WITH ${sql.join(parts)}
+    SELECT ${logged} AS logged, applied.status, applied.events_complete
+    FROM (SELECT 1) AS one LEFT JOIN applied ON TRUE`;
 });
 
 /** The columns of the stored row that an event's changes read, with their types (for a typed NULL). */
@@ -218,10 +309,14 @@ const READ_COLUMNS = {
   started_at: 'timestamptz',
   charging_state: 'text',
   last_seq_no: 'integer',
+  start_seq_no: 'integer',
+  end_seq_no: 'integer',
   meter_start_at: 'timestamptz',
   meter_start_wh: 'float8',
+  meter_start_seq: 'integer',
   meter_stop_at: 'timestamptz',
   meter_stop_wh: 'float8',
+  meter_stop_seq: 'integer',
 } as const;
 type ReadColumn = keyof typeof READ_COLUMNS;
 type RowReader = (column: ReadColumn) => RawBuilder<unknown>;
@@ -237,16 +332,16 @@ const emptyRow: RowReader = (column) => sql.raw(`NULL::${READ_COLUMNS[column]}`)
  */
 function changesOf(shape: EventShape, a: EventArgs, row: RowReader): Record<string, unknown> {
   const ts = sql`${a.ts}::timestamptz`;
+  const seq = sql`${a.seqNo}::integer`;
   const set: Record<string, unknown> = {};
   // The energy readings this event carries are merged in the same statement as the rest.
   if (shape.energy) {
+    const place = sql`${a.place}::integer`;
     Object.assign(
       set,
       energyMerge(
-        sql`${a.firstAt}::timestamptz`,
-        sql`${a.firstWh}::float8`,
-        sql`${a.lastAt}::timestamptz`,
-        sql`${a.lastWh}::float8`,
+        { at: sql`${a.firstAt}::timestamptz`, wh: sql`${a.firstWh}::float8`, place },
+        { at: sql`${a.lastAt}::timestamptz`, wh: sql`${a.lastWh}::float8`, place },
         row,
       ),
     );
@@ -262,24 +357,48 @@ function changesOf(shape: EventShape, a: EventArgs, row: RowReader): Record<stri
     }
   }
   // A transaction first heard of in an update (e.g. started offline, start lost) still gets a start time.
-  set.started_at =
+  const startedAt =
     shape.eventType === 'started'
       ? sql`LEAST(${row('started_at')}, ${ts})`
       : sql`COALESCE(${row('started_at')}, ${ts})`;
+  set.started_at = startedAt;
   if (shape.eventType === 'ended') {
     set.status = 'ended';
-    set.stopped_at = ts;
+    // An end stamped before the start is a clock that jumped back: the time it reached us is the better guess.
+    set.stopped_at = sql`CASE WHEN ${ts} < ${startedAt} THEN GREATEST(${startedAt}, ${a.now}::timestamptz) ELSE ${ts} END`;
     set.stop_reason = a.stopReason;
   }
   // Only a newer event changes the charging state: replays arrive out of order.
   if (shape.chargingState) {
-    set.charging_state = sql`CASE WHEN ${row('last_seq_no')} IS NULL OR ${row('last_seq_no')} <= ${a.seqNo}::integer
-      THEN ${a.chargingState}::text ELSE ${row('charging_state')} END`;
+    set.charging_state = sql`CASE WHEN ${row('last_seq_no')} IS NULL OR ${row('last_seq_no')} <= ${seq}
+      THEN ${a.rowChargingState}::text ELSE ${row('charging_state')} END`;
   }
-  if (shape.logged) set.last_seq_no = sql`GREATEST(${row('last_seq_no')}, ${a.seqNo}::integer)`;
+  if (shape.logged) set.last_seq_no = sql`GREATEST(${row('last_seq_no')}, ${seq})`;
+  if (shape.sequenced) Object.assign(set, sequenceOf(shape, a, row));
+  else if (shape.eventType === 'ended') set.events_complete = true; // nothing numbered, nothing to wait for
   if (shape.offline) set.offline = true;
   if (shape.reservation) set.reservation_id = a.reservationId;
   if (shape.remoteStart) set.remote_start_id = a.remoteStartId;
+  return set;
+}
+
+/**
+ * A numbered event's place in its transaction: the seqNos of the Started and the Ended, and whether every event
+ * between them is in, counted in the log (which this statement's own entry is not yet visible in, hence the +1).
+ * The count runs only once both ends are known, i.e. for the Ended and for events that arrive after it.
+ */
+function sequenceOf(shape: EventShape, a: EventArgs, row: RowReader): Record<string, unknown> {
+  const seq = sql`${a.seqNo}::integer`;
+  const first = shape.eventType === 'started' ? sql`LEAST(${row('start_seq_no')}, ${seq})` : row('start_seq_no');
+  const last = shape.eventType === 'ended' ? sql`LEAST(${row('end_seq_no')}, ${seq})` : row('end_seq_no');
+  const set: Record<string, unknown> = {};
+  if (shape.eventType === 'started') set.start_seq_no = first;
+  if (shape.eventType === 'ended') set.end_seq_no = last;
+  // A new row has one event: it cannot be both a transaction's Started and its Ended.
+  if (row === emptyRow) return set;
+  set.events_complete = sql`CASE WHEN ${first} IS NULL OR ${last} IS NULL THEN FALSE
+    ELSE (SELECT count(*) FROM transaction_events e WHERE e.transaction_id = ${a.id} AND e.seq_no BETWEEN ${first} AND ${last})
+      + CASE WHEN ${seq} BETWEEN ${first} AND ${last} THEN 1 ELSE 0 END = ${last} - ${first} + 1 END`;
   return set;
 }
 
@@ -331,13 +450,19 @@ export function sampleRow(
   };
 }
 
-/** The samples a transaction event carries, plus 1.6's meterStart/meterStop as register readings. */
+/**
+ * The samples a transaction event carries, plus 1.6's meterStart/meterStop as register readings: the start first and
+ * the stop last, as acknowledged. A reading among the event's samples that repeats one of them (a StopTransaction's
+ * transactionData often lists its Transaction.End reading) is not stored a second time.
+ */
 function samplesOf(
   tx: { id: string; evseId: number; connectorId: number; stationId: string },
   input: TransactionEventInput,
   now: Date,
 ): SampleRow[] {
-  const samples: MeterSample[] = [...(input.meterValues ?? [])];
+  const repeats = (s: MeterSample, context: string, wh: number | undefined) =>
+    wh !== undefined && s.context === context && s.value === wh && isMainRegister(s.measurand, s.phase, s.location);
+  const samples: MeterSample[] = [];
   if (input.meterStartWh !== undefined) {
     samples.push({
       timestamp: input.timestamp,
@@ -346,6 +471,11 @@ function samplesOf(
       value: input.meterStartWh,
       context: 'Transaction.Begin',
     });
+  }
+  for (const s of input.meterValues ?? []) {
+    if (repeats(s, 'Transaction.Begin', input.meterStartWh) || repeats(s, 'Transaction.End', input.meterStopWh))
+      continue;
+    samples.push(s);
   }
   if (input.meterStopWh !== undefined) {
     samples.push({
@@ -366,56 +496,57 @@ export interface RegisterExtremes {
   lastWh: number;
 }
 
-/** The first and last whole-meter register readings per transaction among some sample rows. */
+/** A reading of the whole meter's energy register (not of one phase, not of the grid side). */
+export function isMainRegister(
+  measurand: string,
+  phase: string | null | undefined,
+  location: string | null | undefined,
+) {
+  return measurand === ENERGY_REGISTER && phase == null && (location == null || location === 'Outlet');
+}
+
+/** The first and last whole-meter register readings per transaction among some sample rows, in their order. */
 export function registerExtremes(rows: Record<string, unknown>[]): Map<string, RegisterExtremes> {
   const extremes = new Map<string, RegisterExtremes>();
   for (const r of rows) {
-    if (!r.transaction_id || r.measurand !== ENERGY_REGISTER || r.phase != null) continue;
-    if (r.location != null && r.location !== 'Outlet') continue;
+    if (!r.transaction_id || !isMainRegister(r.measurand as string, r.phase as string, r.location as string)) continue;
     const wh = r.value as number;
     if (Number.isNaN(wh)) continue;
     const at = r.sampled_at as Date;
     const id = r.transaction_id as string;
     const e = extremes.get(id);
-    if (!e) {
-      extremes.set(id, { firstAt: at, firstWh: wh, lastAt: at, lastWh: wh });
-      continue;
-    }
-    // Ties in time: the lower reading is the first, the higher the last (a register never runs backwards).
-    if (at < e.firstAt || (at.getTime() === e.firstAt.getTime() && wh < e.firstWh)) {
-      Object.assign(e, { firstAt: at, firstWh: wh });
-    }
-    if (at > e.lastAt || (at.getTime() === e.lastAt.getTime() && wh > e.lastWh)) {
-      Object.assign(e, { lastAt: at, lastWh: wh });
-    }
+    if (!e) extremes.set(id, { firstAt: at, firstWh: wh, lastAt: at, lastWh: wh });
+    else Object.assign(e, { lastAt: at, lastWh: wh });
   }
   return extremes;
 }
 
+/** A register reading as SQL: its value, its time and its place in the order the charger sent its readings. */
+export interface ReadingSql {
+  wh: RawBuilder<unknown>;
+  at: RawBuilder<unknown>;
+  place: RawBuilder<unknown>;
+}
+
 /**
- * Energy of a transaction = last minus first reading of its energy register, by sample time, so samples
- * that arrive late or out of order still give the right figure. The first and last readings are kept with
- * their times on the transaction; new readings are merged into them (SET expressions over the row's
- * current values), so the cost is per new sample, not per stored one.
+ * Energy of a transaction = its last minus its first energy register reading in the order the charger sent them
+ * (not by timestamp: a clock that jumps would make a stop look older than its start), never below zero. The first
+ * and last readings are kept on the transaction with their places; new readings are merged into them (SET
+ * expressions over the row's current values), so the cost is per new sample, not per stored one. Readings of the
+ * same place (1.6 meter values) keep the first one as the start and let the latest replace the stop.
  */
-export function energyMerge(
-  firstAt: RawBuilder<unknown>,
-  firstWh: RawBuilder<unknown>,
-  lastAt: RawBuilder<unknown>,
-  lastWh: RawBuilder<unknown>,
-  row: RowReader = currentRow,
-) {
-  const start = sql`CASE WHEN ${row('meter_start_at')} IS NULL OR ${firstAt} < ${row('meter_start_at')}
-    OR (${firstAt} = ${row('meter_start_at')} AND ${firstWh} < ${row('meter_start_wh')})
-    THEN ${firstWh} ELSE ${row('meter_start_wh')} END`;
-  const stop = sql`CASE WHEN ${row('meter_stop_at')} IS NULL OR ${lastAt} > ${row('meter_stop_at')}
-    OR (${lastAt} = ${row('meter_stop_at')} AND ${lastWh} > ${row('meter_stop_wh')})
-    THEN ${lastWh} ELSE ${row('meter_stop_wh')} END`;
+export function energyMerge(first: ReadingSql, last: ReadingSql, row: RowReader = currentRow) {
+  const takesStart = sql`(${row('meter_start_seq')} IS NULL OR ${first.place} < ${row('meter_start_seq')})`;
+  const takesStop = sql`(${row('meter_stop_seq')} IS NULL OR ${last.place} >= ${row('meter_stop_seq')})`;
+  const start = sql`CASE WHEN ${takesStart} THEN ${first.wh} ELSE ${row('meter_start_wh')} END`;
+  const stop = sql`CASE WHEN ${takesStop} THEN ${last.wh} ELSE ${row('meter_stop_wh')} END`;
   return {
     meter_start_wh: start,
-    meter_start_at: sql`LEAST(${row('meter_start_at')}, ${firstAt})`,
+    meter_start_at: sql`CASE WHEN ${takesStart} THEN ${first.at} ELSE ${row('meter_start_at')} END`,
+    meter_start_seq: sql`CASE WHEN ${takesStart} THEN ${first.place} ELSE ${row('meter_start_seq')} END`,
     meter_stop_wh: stop,
-    meter_stop_at: sql`GREATEST(${row('meter_stop_at')}, ${lastAt})`,
-    energy_wh: sql`(${stop}) - (${start})`,
+    meter_stop_at: sql`CASE WHEN ${takesStop} THEN ${last.at} ELSE ${row('meter_stop_at')} END`,
+    meter_stop_seq: sql`CASE WHEN ${takesStop} THEN ${last.place} ELSE ${row('meter_stop_seq')} END`,
+    energy_wh: sql`GREATEST((${stop}) - (${start}), 0)`,
   };
 }

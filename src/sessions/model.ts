@@ -6,6 +6,8 @@ export interface IdTokenRef {
   idToken: string;
   /** Token type: ISO14443, ISO15693, eMAID, Central, KeyCode, Local, MacAddress, NoAuthorization (1.6 tags: ISO14443). */
   type: string;
+  /** The protocol carries no type (1.6 idTags): `type` is only assumed, and a token of any registered type matches. */
+  typeAssumed?: boolean;
 }
 
 export interface AuthorizationResult {
@@ -51,10 +53,16 @@ export interface AuthorizeOptions {
 export interface TransactionEventInput {
   eventType: TransactionEventType;
   timestamp: Date;
-  evseId: number;
-  connectorId: number;
+  /** The port, when the event names it (2.0.1 requires it in the first event only; a 1.6 stop names none). */
+  evseId?: number;
+  connectorId?: number;
   /** The charger's id when it assigns one (2.0.1); absent when the CSMS must assign it (1.6 start). */
   chargerTransactionId?: string;
+  /**
+   * `chargerTransactionId` is an id the CSMS assigned (1.6 stop): a transaction it names that is not stored was never
+   * assigned, and is recorded flagged `id_unknown`.
+   */
+  idAssignedByCsms?: boolean;
   /** The charger's ordering of events for this transaction; synthesised by the edge when the protocol has none. */
   seqNo?: number;
   offline?: boolean;

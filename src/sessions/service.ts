@@ -8,8 +8,10 @@ import { afterCommit, inTransaction, type Executor } from '../storage/transactio
 import { TtlCache } from '../storage/read-cache.ts';
 import type { StationsService } from '../stations/service.ts';
 import type { ConnectorStatus } from '../stations/model.ts';
+import { dateOf, systemClock, type Clock } from '../time/clock.ts';
 import {
   applyToExistingQuery,
+  BETWEEN_START_AND_STOP,
   createWithEventQuery,
   energyMerge,
   eventStatementOf,
@@ -59,9 +61,19 @@ export interface IdTokenInput {
 }
 
 interface TokenRow {
+  type: string;
   status: string;
   expires_at: Date | null;
   group_id: string | null;
+}
+
+/**
+ * A sent token is the registered one when its type is too: an RFID card number sent as a contract id (eMAID) is
+ * not the card. Two exceptions: 1.6 idTags carry no type, and a 2.0.1 charger sends a remotely started token as
+ * `Central` (the CSMS handed it over), whatever it is registered as.
+ */
+function sameToken(sent: IdTokenRef, registeredType: string): boolean {
+  return sent.typeAssumed === true || sent.type === 'Central' || sent.type === registeredType;
 }
 
 /** How long an id-token row read for authorization is reused; changes made here invalidate it at once. */
@@ -84,6 +96,8 @@ export class SessionsService {
     private readonly writer: BatchWriter,
     private readonly stations: StationsService,
     private readonly bus?: EventBus,
+    /** Receipt times of transaction events (an end stamped before its start takes its receipt time). */
+    private readonly clock: Clock = systemClock,
   ) {
     writer.define('meter_samples', {
       // Keep the transaction's energy up to date in the same statement as its samples.
@@ -132,7 +146,7 @@ export class SessionsService {
       async () =>
         (await this.db
           .selectFrom('id_tokens')
-          .select(['status', 'expires_at', 'group_id'])
+          .select(['type', 'status', 'expires_at', 'group_id'])
           .where('id_token', '=', idToken)
           .executeTakeFirst()) ?? null,
     );
@@ -145,12 +159,12 @@ export class SessionsService {
 
   async authorize(stationId: string, token: IdTokenRef, options: AuthorizeOptions = {}): Promise<AuthorizationResult> {
     const row = await this.tokenRow(token.idToken);
-    if (!row) return { status: 'unknown' };
+    if (!row || !sameToken(token, row.type)) return { status: 'unknown' };
     const result: AuthorizationResult = { status: row.status as AuthorizationResult['status'] };
     if (row.group_id) result.groupId = row.group_id;
     if (row.expires_at) {
       result.expiresAt = row.expires_at;
-      if (row.expires_at.getTime() <= Date.now() && result.status === 'accepted') result.status = 'expired';
+      if (row.expires_at.getTime() <= this.clock.now() && result.status === 'accepted') result.status = 'expired';
     }
     if (result.status === 'accepted' && options.personalMessage && this.personalMessage) {
       // A message is a courtesy: failing to build one never refuses or delays a token beyond the lookup.
@@ -161,15 +175,16 @@ export class SessionsService {
   }
 
   /**
-   * Applies one transaction event from either version. Replays are recognised and not applied twice. Each event
-   * is one atomic statement when the transaction is new or known to this process (the common case), at most three
-   * otherwise: no BEGIN/COMMIT round trips, each of which would wait its turn in a busy event loop.
+   * Applies one transaction event from either version. Replays are recognised and not applied twice; an event numbered
+   * after its transaction's end is recorded and not applied. Each event is one atomic statement when the transaction
+   * is new or known to this process (the common case), at most three otherwise: no BEGIN/COMMIT round trips, each of
+   * which would wait its turn in a busy event loop.
    */
   async transactionEvent(stationId: string, input: TransactionEventInput): Promise<TransactionEventResult> {
     const idTokenInfo = input.idToken
       ? await this.authorize(stationId, input.idToken, { personalMessage: input.personalMessage })
       : undefined;
-    const now = new Date();
+    const now = dateOf(this.clock);
     const seqNo =
       input.seqNo ?? (input.eventType === 'started' ? FIRST_SEQ : input.eventType === 'ended' ? LAST_SEQ : undefined);
     const event = { input, idTokenInfo, seqNo, now };
@@ -177,19 +192,19 @@ export class SessionsService {
       input.chargerTransactionId !== undefined
         ? this.idCache.get(cacheKeyOf(stationId, input.chargerTransactionId))
         : undefined;
-    let result: TransactionRef & { duplicate: boolean };
+    let result: TransactionRef & { applied: boolean; duplicate: boolean; ended: boolean; eventsComplete: boolean };
     const created = known ? undefined : await this.createWithEvent(stationId, event);
-    if (created) result = { ...created, duplicate: false };
+    if (created) result = { ...created, applied: true, duplicate: false };
     else {
       // A later event or a replay: applied to the stored transaction, unless its log has it already.
       const existing = known ?? (await this.findExisting(stationId, input));
-      result = { ...existing, duplicate: !(await this.applyToExisting(stationId, existing, event)) };
+      result = { ...existing, ...(await this.applyToExisting(stationId, existing, event)) };
     }
     // Keep running transactions at hand; an ended one rarely gets more meter values.
     const cacheKey = cacheKeyOf(stationId, result.chargerTransactionId);
-    if (input.eventType === 'ended') this.idCache.delete(cacheKey);
-    else if (!known) this.idCache.set(cacheKey, refOf(result));
-    if (!result.duplicate) {
+    if (result.ended) this.idCache.delete(cacheKey);
+    else if (result.applied && (!known || known.evseId !== result.evseId)) this.idCache.set(cacheKey, refOf(result));
+    if (result.applied) {
       this.bus?.publish({
         type: `transaction.${input.eventType}`,
         transactionId: result.id,
@@ -198,12 +213,15 @@ export class SessionsService {
         connectorId: result.connectorId,
         ...(input.idToken ? { idToken: input.idToken.idToken } : {}),
         ...(input.stopReason ? { stopReason: input.stopReason } : {}),
+        ended: result.ended,
+        eventsComplete: result.eventsComplete,
         at: input.timestamp,
       });
     }
-    if (!result.duplicate && input.chargingState) {
-      const status = input.eventType === 'ended' ? undefined : CHARGING_STATE_STATUS[input.chargingState];
-      if (status && this.stations.currentStatus(stationId, result.evseId, result.connectorId) !== status) {
+    // A late event of an ended transaction says nothing about the connector now, nor one of an unknown port.
+    if (result.applied && !result.ended && result.evseId !== 0 && input.chargingState) {
+      const status = CHARGING_STATE_STATUS[input.chargingState];
+      if (this.stations.currentStatus(stationId, result.evseId, result.connectorId) !== status) {
         await this.stations.reportStatus(stationId, {
           evseId: result.evseId,
           connectorId: result.connectorId,
@@ -230,7 +248,7 @@ export class SessionsService {
   ): Promise<void> {
     if (samples.length === 0) return;
     const transactionId = chargerTransactionId ? await this.resolveId(stationId, chargerTransactionId) : undefined;
-    const now = new Date();
+    const now = dateOf(this.clock);
     await this.writer.write({
       meter_samples: samples.map((s) => sampleRow(stationId, port.evseId, port.connectorId, transactionId, s, now)),
     });
@@ -266,23 +284,32 @@ export class SessionsService {
    * A transaction first heard of: its row (as the event leaves it), the event in its log and the event's meter
    * samples, in one statement. Undefined when the transaction exists already (a later event, or a replay).
    */
-  private async createWithEvent(stationId: string, event: AppliedEvent): Promise<TransactionRef | undefined> {
+  private async createWithEvent(stationId: string, event: AppliedEvent): Promise<CreatedTransaction | undefined> {
     const { input } = event;
-    const port = { evseId: input.evseId, connectorId: input.connectorId };
+    // A port not named yet (an event without one came first) is 0 until an event names it.
+    const port = { evseId: input.evseId ?? 0, connectorId: input.connectorId ?? 0 };
     const tx = { id: randomUUID(), stationId, ...port };
     const startKey = input.chargerTransactionId === undefined ? startKeyOf(input) : null;
-    const { shape, args } = await this.statementOf(tx, event, startKey);
+    const { shape, args } = await this.statementOf(tx, event, startKey, false);
     const [created] = await createWithEventQuery.execute(this.db, shape, args);
-    return created ? { id: created.id, chargerTransactionId: created.charger_transaction_id, ...port } : undefined;
+    if (!created) return undefined;
+    return {
+      id: created.id,
+      chargerTransactionId: created.charger_transaction_id,
+      ...port,
+      ended: created.status === 'ended',
+      eventsComplete: created.events_complete,
+    };
   }
 
   private async statementOf(
     tx: { id: string; stationId: string; evseId: number; connectorId: number },
     event: AppliedEvent,
     startKey: string | null,
+    namesPort: boolean,
   ) {
     const sampleTypes = await this.writer.columnTypesFor('meter_samples');
-    return eventStatementOf(tx, event.input, event.idTokenInfo, event.seqNo, event.now, sampleTypes, startKey);
+    return eventStatementOf({ tx, ...event, sampleTypes, startKey, namesPort });
   }
 
   /** The stored transaction an event belongs to, when creating it found one. */
@@ -299,21 +326,54 @@ export class SessionsService {
     return {
       id: existing.id,
       chargerTransactionId: existing.charger_transaction_id,
-      // Events of a known transaction may omit the port (2.0.1 updates, 1.6 stop): the transaction's counts.
       evseId: existing.evse_id,
       connectorId: existing.connector_id,
     };
   }
 
   /**
-   * An event of a stored transaction, in one statement: logged, applied to the row and its samples stored —
-   * or, when the log has it already (a replay), none of these. False for a replay.
+   * An event of a stored transaction, in one statement: logged, applied to the row and its samples stored — or,
+   * when the log has it already (a replay), none of these; or, when it is numbered after the transaction's end,
+   * only logged. The event's samples go to its own port when it names one, else to the transaction's.
    */
-  private async applyToExisting(stationId: string, tx: TransactionRef, event: AppliedEvent): Promise<boolean> {
-    const { shape, args } = await this.statementOf({ ...tx, stationId }, event, null);
-    const [result] = await applyToExistingQuery.execute(this.db, shape, args);
-    return (result?.applied ?? 0) > 0;
+  private async applyToExisting(
+    stationId: string,
+    tx: TransactionRef,
+    event: AppliedEvent,
+  ): Promise<{
+    applied: boolean;
+    duplicate: boolean;
+    ended: boolean;
+    eventsComplete: boolean;
+    evseId: number;
+    connectorId: number;
+  }> {
+    const port = portOf(event.input, tx);
+    const namesPort = tx.evseId === 0 && port.evseId !== 0;
+    const { shape, args } = await this.statementOf({ ...tx, ...port, stationId }, event, null, namesPort);
+    const [outcome] = await applyToExistingQuery.execute(this.db, shape, args);
+    const applied = outcome?.status != null;
+    return {
+      // The transaction's port: the one this event gave it, or the one it had.
+      ...(applied && namesPort ? port : { evseId: tx.evseId, connectorId: tx.connectorId }),
+      applied,
+      duplicate: (outcome?.logged ?? 0) === 0,
+      ended: outcome?.status === 'ended',
+      eventsComplete: outcome?.events_complete === true,
+    };
   }
+}
+
+interface CreatedTransaction extends TransactionRef {
+  ended: boolean;
+  eventsComplete: boolean;
+}
+
+/** The port an event is about: the one it names, else its transaction's. */
+function portOf(input: TransactionEventInput, tx: TransactionRef): { evseId: number; connectorId: number } {
+  return input.evseId !== undefined
+    ? { evseId: input.evseId, connectorId: input.connectorId ?? 1 }
+    : { evseId: tx.evseId, connectorId: tx.connectorId };
 }
 
 interface AppliedEvent {
@@ -351,7 +411,12 @@ function energyFromSamples(rows: Record<string, unknown>[]): RawBuilder<unknown>
   const extremes = [...registerExtremes(rows)].sort(byKey);
   if (extremes.length === 0) return undefined;
   const column = <T>(pick: (e: RegisterExtremes) => T) => extremes.map(([, e]) => pick(e));
-  const merge = energyMerge(sql.ref('v.first_at'), sql.ref('v.first_wh'), sql.ref('v.last_at'), sql.ref('v.last_wh'));
+  // Readings outside transaction events (1.6 MeterValues) come between the start's and the stop's.
+  const place = sql.lit(BETWEEN_START_AND_STOP);
+  const merge = energyMerge(
+    { at: sql.ref('v.first_at'), wh: sql.ref('v.first_wh'), place },
+    { at: sql.ref('v.last_at'), wh: sql.ref('v.last_wh'), place },
+  );
   const assignments = sql.join(Object.entries(merge).map(([name, value]) => sql`${sql.ref(name)} = ${value}`));
   return sql`UPDATE transactions SET ${assignments}, updated_at = now()
     FROM unnest(${extremes.map(([id]) => id)}::text[],

@@ -29,15 +29,28 @@ export interface TransactionsTable {
   meter_start_wh: number | null;
   meter_stop_wh: number | null;
   energy_wh: number | null;
-  /** Time of the readings behind meter_start_wh / meter_stop_wh, so late samples can be merged in order. */
+  /** Time of the readings behind meter_start_wh / meter_stop_wh. */
   meter_start_at: Timestamp | null;
   meter_stop_at: Timestamp | null;
+  /**
+   * Where those readings came in the order the charger sent them (the seqNo of their event; see
+   * event-statements.ts): the first and the last place decide, whatever the readings' timestamps say.
+   */
+  meter_start_seq: number | null;
+  meter_stop_seq: number | null;
   stop_reason: string | null;
   stopped_by_token: string | null;
   reservation_id: number | null;
   remote_start_id: number | null;
   offline: boolean;
   last_seq_no: number | null;
+  /** The charger's seqNo of its Started and Ended events (2.0.1; null for 1.6, which numbers nothing). */
+  start_seq_no: number | null;
+  end_seq_no: number | null;
+  /** Ended, and every event from the Started to the Ended is in (1.6: ended). */
+  events_complete: Generated<boolean>;
+  /** Named by an id the CSMS assigns but never assigned (a 1.6 stop of an unknown transaction). */
+  id_unknown: Generated<boolean>;
   start_key: string | null;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;

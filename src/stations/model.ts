@@ -69,7 +69,9 @@ export type StationEventKind =
   | 'certificate'
   | 'monitoring'
   | 'connection'
-  | 'boot';
+  | 'boot'
+  /** The charger's timestamps stopped being plausible (see ocpp/charger-clock.ts): once per episode. */
+  | 'clock_fault';
 
 export interface StationEvent {
   kind: StationEventKind;
@@ -84,6 +86,8 @@ export interface StationEvent {
   cleared?: boolean;
   component?: string;
   variable?: string;
+  /** What made a 2.0.1 device-model event: Alerting, Delta or Periodic. */
+  trigger?: string;
   actualValue?: string;
   transactionRef?: string;
   /** The charger's own event id (2.0.1 eventId, security event type, request id...). */

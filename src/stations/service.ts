@@ -404,6 +404,7 @@ function eventRow(stationId: string, e: StationEvent): Record<string, unknown> {
     cleared: e.cleared ?? null,
     component: e.component ?? null,
     variable: e.variable ?? null,
+    trigger: e.trigger ?? null,
     actual_value: e.actualValue ?? null,
     transaction_ref: e.transactionRef ?? null,
     event_ref: e.eventRef ?? null,

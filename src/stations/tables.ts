@@ -75,6 +75,8 @@ export interface StationEventsTable {
   cleared: boolean | null;
   component: string | null;
   variable: string | null;
+  /** 2.0.1 NotifyEvent trigger (Alerting, Delta, Periodic). */
+  trigger: string | null;
   actual_value: string | null;
   transaction_ref: string | null;
   event_ref: string | null;

@@ -7,6 +7,7 @@ import * as m0004 from './migrations/0004_uptime_fieldservice.ts';
 import * as m0005 from './migrations/0005_per_station_indexes.ts';
 import * as m0008 from './migrations/0008_billing_integrity.ts';
 import * as m0010 from './migrations/0010_api_integrity.ts';
+import * as m0007 from './migrations/0007_transaction_integrity.ts';
 
 const migrations: Record<string, Migration> = {
   '0001_ocpp_core': m0001,
@@ -16,6 +17,7 @@ const migrations: Record<string, Migration> = {
   '0005_per_station_indexes': m0005,
   '0008_billing_integrity': m0008,
   '0010_api_integrity': m0010,
+  '0007_transaction_integrity': m0007,
 };
 
 class StaticProvider implements MigrationProvider {

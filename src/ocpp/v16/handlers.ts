@@ -1,9 +1,13 @@
 // OCPP 1.6J: one handler per charger-initiated action (Core, Firmware Management, Security extension).
 import type { HandlerTable } from '../context.ts';
-import { bootAnswer, dateOr, recordOnly, requestStatus, securityEvent } from '../context.ts';
+import { answeringAfterClockFaults, bootAnswer, recordOnly, requestStatus, securityEvent } from '../context.ts';
+import type { IdTokenRef } from '../../sessions/model.ts';
 import { connectorStatus, idTagInfo, meterSamples, portOf } from './translate.ts';
 
-export const v16Handlers: HandlerTable = {
+/** 1.6 idTags have no type: the RFID type is assumed, and a token registered with any type matches. */
+const idTag = (value: string): IdTokenRef => ({ idToken: value, type: 'ISO14443', typeAssumed: true });
+
+export const v16Handlers: HandlerTable = answeringAfterClockFaults({
   async BootNotification(ctx, stationId, p) {
     const decision = await ctx.stations.boot(stationId, {
       vendor: p.chargePointVendor,
@@ -18,8 +22,8 @@ export const v16Handlers: HandlerTable = {
     return bootAnswer(decision);
   },
 
-  async Heartbeat() {
-    return { currentTime: new Date().toISOString() };
+  async Heartbeat(ctx) {
+    return { currentTime: ctx.clock.now().toISOString() };
   },
 
   async StatusNotification(ctx, stationId, p) {
@@ -30,22 +34,22 @@ export const v16Handlers: HandlerTable = {
       vendorId: p.vendorId,
       vendorErrorCode: p.vendorErrorCode,
       info: p.info,
-      timestamp: dateOr(p.timestamp),
+      timestamp: ctx.clock.timestampOf(stationId, p.timestamp),
     });
     return {};
   },
 
   async Authorize(ctx, stationId, p) {
-    const auth = await ctx.sessions.authorize(stationId, { idToken: p.idTag, type: 'ISO14443' });
+    const auth = await ctx.sessions.authorize(stationId, idTag(p.idTag));
     return { idTagInfo: idTagInfo(auth) };
   },
 
   async StartTransaction(ctx, stationId, p) {
     const result = await ctx.sessions.transactionEvent(stationId, {
       eventType: 'started',
-      timestamp: dateOr(p.timestamp),
+      timestamp: ctx.clock.timestampOf(stationId, p.timestamp),
       ...portOf(p.connectorId),
-      idToken: { idToken: p.idTag, type: 'ISO14443' },
+      idToken: idTag(p.idTag),
       meterStartWh: p.meterStart,
       ...(p.reservationId !== undefined ? { reservationId: p.reservationId } : {}),
       payload: p,
@@ -57,17 +61,18 @@ export const v16Handlers: HandlerTable = {
   },
 
   async StopTransaction(ctx, stationId, p) {
-    // Accepted even for a transaction we never saw: rejecting would make the charger retry forever.
+    // Accepted even for a transaction we never saw: rejecting would make the charger retry forever. The stop does
+    // not say its connector: the transaction keeps the one of its start.
+    const at = ctx.clock.readerFor(stationId);
     const result = await ctx.sessions.transactionEvent(stationId, {
       eventType: 'ended',
-      timestamp: dateOr(p.timestamp),
-      evseId: 0,
-      connectorId: 0,
+      timestamp: at(p.timestamp),
       chargerTransactionId: String(p.transactionId),
-      ...(p.idTag ? { idToken: { idToken: p.idTag, type: 'ISO14443' } } : {}),
+      idAssignedByCsms: true,
+      ...(p.idTag ? { idToken: idTag(p.idTag) } : {}),
       meterStopWh: p.meterStop,
       stopReason: p.reason ?? 'Local',
-      meterValues: meterSamples(p.transactionData),
+      meterValues: meterSamples(p.transactionData, at),
       payload: p,
     });
     return result.idTokenInfo ? { idTagInfo: idTagInfo(result.idTokenInfo) } : {};
@@ -78,7 +83,7 @@ export const v16Handlers: HandlerTable = {
       stationId,
       portOf(p.connectorId),
       p.transactionId !== undefined ? String(p.transactionId) : undefined,
-      meterSamples(p.meterValue),
+      meterSamples(p.meterValue, ctx.clock.readerFor(stationId)),
     );
     return {};
   },
@@ -89,7 +94,7 @@ export const v16Handlers: HandlerTable = {
       vendorId: p.vendorId,
       eventRef: p.messageId,
       info: typeof p.data === 'string' ? p.data.slice(0, 500) : undefined,
-      timestamp: new Date(),
+      timestamp: ctx.clock.now(),
       payload: p,
     });
     // No vendor extension is registered: the answer OCPP prescribes for that.
@@ -111,4 +116,4 @@ export const v16Handlers: HandlerTable = {
   ),
   LogStatusNotification: recordOnly('log', requestStatus),
   SignedFirmwareStatusNotification: recordOnly('firmware', requestStatus),
-};
+});

@@ -2,7 +2,7 @@
 import type { ConnectorStatus } from '../../stations/model.ts';
 import type { AuthorizationResult, MeterSample } from '../../sessions/model.ts';
 import { normalise } from '../../sessions/meter.ts';
-import { dateOr } from '../context.ts';
+import type { TimestampReader } from '../charger-clock.ts';
 
 const STATUS: Record<string, ConnectorStatus> = {
   Available: 'available',
@@ -54,10 +54,13 @@ interface SampledValue16 {
   unit?: string;
 }
 
-export function meterSamples(meterValue: { timestamp: string; sampledValue: SampledValue16[] }[] = []): MeterSample[] {
+export function meterSamples(
+  meterValue: { timestamp: string; sampledValue: SampledValue16[] }[] = [],
+  at: TimestampReader,
+): MeterSample[] {
   const samples: MeterSample[] = [];
   for (const mv of meterValue) {
-    const timestamp = dateOr(mv.timestamp);
+    const timestamp = at(mv.timestamp);
     for (const sv of mv.sampledValue) {
       const signed = sv.format === 'SignedData';
       // A signed reading's value is the signed blob; its number is unknown here (NaN), the blob is kept.

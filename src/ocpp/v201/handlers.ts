@@ -1,13 +1,13 @@
 // OCPP 2.0.1: one handler per charger-initiated action (provisioning, authorization, transactions,
 // availability, meter values, firmware, diagnostics, security, reporting, and the rest of the list).
 import type { HandlerTable } from '../context.ts';
-import { bootAnswer, dateOr, recordOnly, requestStatus, securityEvent } from '../context.ts';
-import type { StationEvent } from '../../stations/model.ts';
+import { answeringAfterClockFaults, bootAnswer, recordOnly, requestStatus, securityEvent } from '../context.ts';
 import { chargingState, connectorStatus, idTokenInfo, meterSamples } from './translate.ts';
+import { stationEventOf } from './notify-event.ts';
 
 const TRANSACTION_EVENT = { Started: 'started', Updated: 'updated', Ended: 'ended' } as const;
 
-export const v201Handlers: HandlerTable = {
+export const v201Handlers: HandlerTable = answeringAfterClockFaults({
   async BootNotification(ctx, stationId, p) {
     const cs = p.chargingStation;
     const decision = await ctx.stations.boot(stationId, {
@@ -22,8 +22,8 @@ export const v201Handlers: HandlerTable = {
     return bootAnswer(decision);
   },
 
-  async Heartbeat() {
-    return { currentTime: new Date().toISOString() };
+  async Heartbeat(ctx) {
+    return { currentTime: ctx.clock.now().toISOString() };
   },
 
   async StatusNotification(ctx, stationId, p) {
@@ -32,7 +32,7 @@ export const v201Handlers: HandlerTable = {
       evseId: p.evseId,
       connectorId: p.connectorId,
       status: connectorStatus(p.connectorStatus, current),
-      timestamp: dateOr(p.timestamp),
+      timestamp: ctx.clock.timestampOf(stationId, p.timestamp),
     });
     return {};
   },
@@ -49,11 +49,12 @@ export const v201Handlers: HandlerTable = {
   async TransactionEvent(ctx, stationId, p) {
     const info = p.transactionInfo;
     const state = chargingState(info.chargingState);
+    const at = ctx.clock.readerFor(stationId);
     const result = await ctx.sessions.transactionEvent(stationId, {
       eventType: TRANSACTION_EVENT[p.eventType as keyof typeof TRANSACTION_EVENT],
-      timestamp: dateOr(p.timestamp),
-      evseId: p.evse?.id ?? 0,
-      connectorId: p.evse ? (p.evse.connectorId ?? 1) : 0,
+      timestamp: at(p.timestamp),
+      // Only the first event must name the EVSE; an event without one leaves the transaction's as it is.
+      ...(p.evse ? { evseId: p.evse.id, connectorId: p.evse.connectorId ?? 1 } : {}),
       chargerTransactionId: info.transactionId,
       seqNo: p.seqNo,
       offline: p.offline ?? false,
@@ -63,7 +64,7 @@ export const v201Handlers: HandlerTable = {
       ...(info.stoppedReason ? { stopReason: info.stoppedReason } : {}),
       ...(p.reservationId !== undefined ? { reservationId: p.reservationId } : {}),
       ...(info.remoteStartId !== undefined ? { remoteStartId: info.remoteStartId } : {}),
-      meterValues: meterSamples(p.meterValue),
+      meterValues: meterSamples(p.meterValue, at),
       payload: p,
     });
     return result.idTokenInfo ? { idTokenInfo: idTokenInfo(result.idTokenInfo) } : {};
@@ -75,33 +76,17 @@ export const v201Handlers: HandlerTable = {
       stationId,
       { evseId: p.evseId, connectorId: 0 },
       undefined,
-      meterSamples(p.meterValue),
+      meterSamples(p.meterValue, ctx.clock.readerFor(stationId)),
     );
     return {};
   },
 
   async NotifyEvent(ctx, stationId, p) {
-    const events: StationEvent[] = p.eventData.map((e: any) => {
-      // A "Problem" variable or a technical code is a fault; the rest are monitoring events.
-      const fault = e.variable?.name === 'Problem' || Boolean(e.techCode);
-      return {
-        kind: fault ? 'fault' : 'event',
-        evseId: e.component?.evse?.id,
-        connectorId: e.component?.evse?.connectorId,
-        errorCode: e.variable?.name,
-        vendorErrorCode: e.techCode,
-        info: e.techInfo,
-        cleared: e.cleared ?? (e.variable?.name === 'Problem' ? e.actualValue === 'false' : undefined),
-        component: e.component?.name,
-        variable: e.variable?.name,
-        actualValue: e.actualValue,
-        transactionRef: e.transactionId,
-        eventRef: String(e.eventId),
-        timestamp: dateOr(e.timestamp),
-        payload: e,
-      } satisfies StationEvent;
-    });
-    await ctx.stations.recordEvents(stationId, events);
+    const at = ctx.clock.readerFor(stationId);
+    await ctx.stations.recordEvents(
+      stationId,
+      p.eventData.map((e: Parameters<typeof stationEventOf>[0]) => stationEventOf(e, at)),
+    );
     return {};
   },
 
@@ -129,7 +114,7 @@ export const v201Handlers: HandlerTable = {
       kind: 'data_transfer',
       vendorId: p.vendorId,
       eventRef: p.messageId,
-      timestamp: new Date(),
+      timestamp: ctx.clock.now(),
       payload: p,
     });
     return { status: 'UnknownVendorId' };
@@ -170,4 +155,4 @@ export const v201Handlers: HandlerTable = {
     eventRef: String(p.reservationId),
     info: p.reservationUpdateStatus,
   })),
-};
+});

@@ -2,7 +2,7 @@
 import type { ConnectorStatus } from '../../stations/model.ts';
 import type { AuthorizationResult, ChargingState, MeterSample } from '../../sessions/model.ts';
 import { normalise } from '../../sessions/meter.ts';
-import { dateOr } from '../context.ts';
+import type { TimestampReader } from '../charger-clock.ts';
 
 /** Statuses that already say more than 2.0.1's "Occupied" (which only means something is plugged in). */
 const OCCUPIED_DETAIL: ReadonlySet<ConnectorStatus> = new Set([
@@ -69,10 +69,13 @@ interface SampledValue201 {
   unitOfMeasure?: { unit?: string; multiplier?: number };
 }
 
-export function meterSamples(meterValue: { timestamp: string; sampledValue: SampledValue201[] }[] = []): MeterSample[] {
+export function meterSamples(
+  meterValue: { timestamp: string; sampledValue: SampledValue201[] }[] = [],
+  at: TimestampReader,
+): MeterSample[] {
   const samples: MeterSample[] = [];
   for (const mv of meterValue) {
-    const timestamp = dateOr(mv.timestamp);
+    const timestamp = at(mv.timestamp);
     for (const sv of mv.sampledValue) {
       const n = normalise(sv.measurand, sv.unitOfMeasure?.unit, sv.value, sv.unitOfMeasure?.multiplier ?? 0);
       samples.push({
