@@ -21,12 +21,12 @@ import {
   type StationCommand,
 } from '../stations/commands.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import { isStationId } from '../stations/identity.ts';
 
 const HANDLERS: Record<OcppProtocol, HandlerTable> = { 'ocpp1.6': v16Handlers, 'ocpp2.0.1': v201Handlers };
 const COMMANDS: Record<OcppProtocol, CommandTranslator> = { 'ocpp1.6': v16Commands, 'ocpp2.0.1': v201Commands };
 
 const PATH_PREFIX = '/ocpp/';
-const MAX_IDENTITY_LENGTH = 64;
 
 export interface OcppServerOptions {
   maxFrameBytes: number;
@@ -275,6 +275,7 @@ export class OcppServer implements CommandTransport {
   }
 }
 
+/** The station identity: the one path segment after /ocpp/, URL-decoded, by the identity rule. */
 export function identityFrom(url: string): string {
   const path = url.split('?')[0] ?? '';
   if (!path.startsWith(PATH_PREFIX)) throw new Refusal(404, 'not an OCPP path');
@@ -286,8 +287,8 @@ export function identityFrom(url: string): string {
   } catch {
     throw new Refusal(400, 'station identity is not valid URL encoding');
   }
-  if (id.length > MAX_IDENTITY_LENGTH || [...id].some((ch) => ch.charCodeAt(0) < 0x20))
-    throw new Refusal(400, 'invalid station identity');
+  // Refused here, before any lookup: an id the API could not address is never registered on first contact.
+  if (!isStationId(id)) throw new Refusal(400, 'invalid station identity');
   return id;
 }
 
@@ -299,16 +300,19 @@ export function chooseProtocol(header: string | undefined): OcppProtocol {
   return chosen;
 }
 
-/** Security profile 1: HTTP Basic with the station id as user name. */
+/**
+ * Security profile 1: HTTP Basic with the station identity as user name. The credentials are read as
+ * "<identity>:<password>" (OCPP's rule), not split at the first colon: identities may contain colons.
+ */
 export function basicAuthPassword(header: string | undefined, stationId: string): string | undefined {
   if (!header) return undefined;
   const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
   if (!match) throw new Refusal(401, 'malformed Authorization header');
   const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon < 0) throw new Refusal(401, 'malformed Basic credentials');
-  if (decoded.slice(0, colon) !== stationId) throw new Refusal(401, 'Basic auth user is not the station id');
-  return decoded.slice(colon + 1);
+  if (!decoded.includes(':')) throw new Refusal(401, 'malformed Basic credentials');
+  const prefix = `${stationId}:`;
+  if (!decoded.startsWith(prefix)) throw new Refusal(401, 'Basic auth user is not the station id');
+  return decoded.slice(prefix.length);
 }
 
 function refuse(socket: Duplex, refusal: Refusal): void {

@@ -7,6 +7,7 @@ import type { Database } from '../storage/schema.ts';
 import type { BatchWriter } from '../storage/batch-writer.ts';
 import { hashPassword, verifyPassword } from '../security/passwords.ts';
 import type { EventBus } from '../events/bus.ts';
+import { requireStationId } from './identity.ts';
 import type {
   BootDecision,
   BootInfo,
@@ -100,6 +101,7 @@ export class StationsService {
 
   /** Registers (or updates) a charger ahead of its first connection; the password is stored hashed. */
   async register(station: StationRegistration): Promise<void> {
+    requireStationId(station.id);
     const password_hash = station.password ? await hashPassword(station.password) : null;
     await this.db
       .insertInto('stations')
