@@ -47,11 +47,11 @@ for (const backend of BACKENDS) {
 
     before(async () => {
       server = await startTestServer(backend, { acceptUnknownStations: false, maxFrameBytes: 4096 });
-      await server.app.stations.register({ id: 'CP-16' });
-      await server.app.stations.register({ id: 'CP-201' });
+      await server.app.stations.register({ id: 'CP-16', allowUnauthenticated: true });
+      await server.app.stations.register({ id: 'CP-201', allowUnauthenticated: true });
       await server.app.stations.register({ id: 'CP-PW', password: 'correct-horse-battery' });
       await server.app.stations.register({ id: 'CP-BLOCKED', admission: 'blocked' });
-      await server.app.stations.register({ id: 'CP-OTHER' });
+      await server.app.stations.register({ id: 'CP-OTHER', allowUnauthenticated: true });
     });
     after(() => server.stop());
 

@@ -51,6 +51,7 @@ export interface StationAssetInput {
   id: string;
   password?: string;
   admission?: 'allowed' | 'blocked';
+  allowUnauthenticated?: boolean;
   locationId?: string | null;
   name?: string | null;
   connectors?: ConnectorSpec[];
@@ -217,7 +218,12 @@ export class AssetsService {
     const existing = await this.db.selectFrom('stations').select('id').where('id', '=', input.id).executeTakeFirst();
     if (existing) throw new AssetError('conflict', 'id', `station ${input.id} is already registered`);
     if (input.locationId) await this.requireActiveLocation(input.locationId);
-    await this.stations.register({ id: input.id, password: input.password, admission: input.admission ?? 'allowed' });
+    await this.stations.register({
+      id: input.id,
+      password: input.password,
+      admission: input.admission ?? 'allowed',
+      allowUnauthenticated: input.allowUnauthenticated,
+    });
     await this.db
       .insertInto('station_assets')
       .values({
@@ -238,6 +244,7 @@ export class AssetsService {
       locationId?: string | null;
       admission?: 'allowed' | 'blocked';
       password?: string | null;
+      allowUnauthenticated?: boolean;
     },
   ): Promise<void> {
     await this.requireStation(id);
@@ -255,8 +262,10 @@ export class AssetsService {
         .execute();
       invalidateStationLocations(this.db);
     }
-    if (patch.admission !== undefined) await this.stations.setAdmission(id, patch.admission);
-    if (patch.password !== undefined) await this.stations.setPassword(id, patch.password);
+    const { admission, password, allowUnauthenticated } = patch;
+    if (admission !== undefined || password !== undefined || allowUnauthenticated !== undefined) {
+      await this.stations.changeAccess(id, { admission, password, allowUnauthenticated });
+    }
   }
 
   /** Retires a station: it leaves the lists and may no longer connect; its history stays. */
@@ -268,7 +277,7 @@ export class AssetsService {
       .set({ retired_at: new Date(), updated_at: new Date() })
       .where('station_id', '=', id)
       .execute();
-    await this.stations.setAdmission(id, 'blocked');
+    await this.stations.changeAccess(id, { admission: 'blocked' });
   }
 
   /** Replaces a station's connector specification. */

@@ -22,11 +22,21 @@ import {
 } from '../stations/commands.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { isStationId } from '../stations/identity.ts';
+import type { AdmissionResult } from '../stations/service.ts';
 
 const HANDLERS: Record<OcppProtocol, HandlerTable> = { 'ocpp1.6': v16Handlers, 'ocpp2.0.1': v201Handlers };
 const COMMANDS: Record<OcppProtocol, CommandTranslator> = { 'ocpp1.6': v16Commands, 'ocpp2.0.1': v201Commands };
 
 const PATH_PREFIX = '/ocpp/';
+
+/** The HTTP answer to each admission refusal: 401 asks for (other) credentials; 403 says none would help. */
+const REFUSAL_STATUS: Record<Extract<AdmissionResult, { admitted: false }>['reason'], number> = {
+  'unknown station': 404,
+  'station blocked': 403,
+  'no password registered': 403,
+  'password required': 401,
+  'bad password': 401,
+};
 
 export interface OcppServerOptions {
   maxFrameBytes: number;
@@ -109,11 +119,9 @@ export class OcppServer implements CommandTransport {
       const protocol = chooseProtocol(req.headers['sec-websocket-protocol']);
       const password = basicAuthPassword(req.headers.authorization, stationId);
       const admission = await this.ctx.stations.admit(stationId, password);
-      if (!admission.admitted) {
-        throw new Refusal(
-          admission.reason === 'unknown station' ? 404 : admission.reason === 'station blocked' ? 403 : 401,
-          admission.reason,
-        );
+      if (!admission.admitted) throw new Refusal(REFUSAL_STATUS[admission.reason], admission.reason);
+      if (admission.passwordRecorded) {
+        this.ctx.log.info({ stationId }, 'recorded the Basic-auth password of a station registered on first contact');
       }
       (req as IncomingMessage & { ocppProtocol?: string }).ocppProtocol = protocol;
       this.wss.handleUpgrade(req, socket, head, (ws) => void this.onConnection(ws, stationId, protocol));

@@ -5,6 +5,7 @@ import * as m0002 from './migrations/0002_api.ts';
 import * as m0003 from './migrations/0003_billing.ts';
 import * as m0004 from './migrations/0004_uptime_fieldservice.ts';
 import * as m0005 from './migrations/0005_per_station_indexes.ts';
+import * as m0009 from './migrations/0009_station_admission.ts';
 
 const migrations: Record<string, Migration> = {
   '0001_ocpp_core': m0001,
@@ -12,6 +13,7 @@ const migrations: Record<string, Migration> = {
   '0003_billing': m0003,
   '0004_uptime_fieldservice': m0004,
   '0005_per_station_indexes': m0005,
+  '0009_station_admission': m0009,
 };
 
 class StaticProvider implements MigrationProvider {
