@@ -91,6 +91,7 @@ export async function startOpenCpo(config: Config, log: Logger = createLogger(co
     pingIntervalS: config.pingIntervalS,
   });
   commands.useTransport(ocpp);
+  stations.useConnections(ocpp); // withdrawn admission (blocked, retired, new password) closes the socket
 
   const http = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
   http.get('/health', async () => ({ status: 'ok', database: database.kind, connectedStations: ocpp.connectedCount }));

@@ -12,11 +12,24 @@ import { openRaw } from './support/raw-charger.ts';
 import { upgradeStatus } from './support/upgrade.ts';
 import { apiClient } from './support/api-client.ts';
 import type { Config } from '../src/config/config.ts';
+import WebSocket, { WebSocketServer } from 'ws';
+import { RpcConnection } from '../src/ocpp/rpc/connection.ts';
 
 const basic = (user: string, password: string) => ({
   Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
 });
 const BOOT_16 = (vendor: string) => ({ chargePointVendor: vendor, chargePointModel: 'AC22' });
+
+/** The close code of a socket the server closes, or a failure when it stays open past the deadline. */
+function closedBy(ws: WebSocket, deadlineMs = 5000): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`socket still open after ${deadlineMs} ms`)), deadlineMs);
+    ws.once('close', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+}
 
 /** Storage that outlives one server (a PGlite data directory, or a PostgreSQL database), to restart on it. */
 async function persistentStorage(backend: Backend): Promise<{ config: Partial<Config>; remove: () => unknown }> {
@@ -96,6 +109,51 @@ for (const backend of BACKENDS) {
       await genuine.close();
     });
 
+    it('blocking, retiring or changing access closes the open socket; other changes do not', async () => {
+      const password = 'socket-station-secret';
+      const connect = async (id: string, pw = password) => {
+        const c = await openRaw(`${server.wsBase}/${id}`, 'ocpp1.6', basic(id, pw));
+        assert.equal((await c.call('Heartbeat', {}))[0], 3);
+        return c;
+      };
+      for (const id of ['SOCK-BLOCK', 'SOCK-RETIRE', 'SOCK-PW', 'SOCK-NOPW']) {
+        assert.equal((await admin.post('/api/v1/stations', { id, password })).status, 201);
+      }
+
+      const blocked = await connect('SOCK-BLOCK');
+      assert.equal((await admin.patch('/api/v1/stations/SOCK-BLOCK', { name: 'Bay 1' })).status, 200);
+      assert.equal((await blocked.call('Heartbeat', {}))[0], 3, 'a new name leaves the socket open');
+      const blockClosed = closedBy(blocked.ws);
+      await admin.patch('/api/v1/stations/SOCK-BLOCK', { admission: 'blocked' });
+      assert.equal(await blockClosed, 1008);
+      assert.equal(await status('SOCK-BLOCK', basic('SOCK-BLOCK', password)), 403);
+
+      const retired = await connect('SOCK-RETIRE');
+      const retireClosed = closedBy(retired.ws);
+      assert.equal((await admin.post('/api/v1/stations/SOCK-RETIRE/retire')).status, 204);
+      assert.equal(await retireClosed, 1008);
+      assert.equal(await status('SOCK-RETIRE', basic('SOCK-RETIRE', password)), 403);
+
+      const changed = await connect('SOCK-PW');
+      const pwClosed = closedBy(changed.ws);
+      await admin.patch('/api/v1/stations/SOCK-PW', { password: 'the-new-station-secret' });
+      assert.equal(await pwClosed, 1008);
+      assert.equal(await status('SOCK-PW', basic('SOCK-PW', password)), 401);
+      (await connect('SOCK-PW', 'the-new-station-secret')).ws.terminate();
+
+      // Removing the password of a station allowed unauthenticated closes it too; it comes back without one.
+      await admin.patch('/api/v1/stations/SOCK-NOPW', { allowUnauthenticated: true });
+      const removed = await connect('SOCK-NOPW');
+      const removedClosed = closedBy(removed.ws);
+      await admin.patch('/api/v1/stations/SOCK-NOPW', { password: null });
+      assert.equal(await removedClosed, 1008);
+      const open = await openRaw(`${server.wsBase}/SOCK-NOPW`, 'ocpp1.6');
+      const openClosed = closedBy(open.ws);
+      await admin.patch('/api/v1/stations/SOCK-NOPW', { allowUnauthenticated: false });
+      assert.equal(await openClosed, 1008);
+      assert.equal(await status('SOCK-NOPW'), 403);
+    });
+
     it('registering a station again keeps its password and its block', async () => {
       const stations = server.app.stations;
       const password = 'keep-this-password';
@@ -138,3 +196,36 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+describe('a connection the CSMS closed', () => {
+  it('handles no CALL the charger sends after the close', async () => {
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', handleProtocols: () => 'ocpp1.6' });
+    const handled: string[] = [];
+    const accepted = new Promise<RpcConnection>((resolve) =>
+      wss.once('connection', (ws) =>
+        resolve(
+          new RpcConnection(ws, {
+            protocol: 'ocpp1.6',
+            acceptsAction: () => true,
+            handleCall: (action) => {
+              handled.push(action);
+              return { currentTime: new Date().toISOString(), interval: 300, status: 'Accepted' };
+            },
+          }),
+        ),
+      ),
+    );
+    await new Promise((resolve) => wss.once('listening', resolve));
+    const { port } = wss.address() as { port: number };
+    const charger = new WebSocket(`ws://127.0.0.1:${port}/`, 'ocpp1.6');
+    await new Promise((resolve) => charger.once('open', resolve));
+    const rpc = await accepted;
+    const closed = closedBy(charger);
+    rpc.close(1008, 'station blocked');
+    // Sent before the charger has read the close frame: it reaches a server that has closed.
+    charger.send(JSON.stringify([2, 'late-1', 'BootNotification', BOOT_16('Impostor')]));
+    assert.equal(await closed, 1008);
+    assert.deepEqual(handled, []);
+    await new Promise((resolve) => wss.close(resolve));
+  });
+});

@@ -22,7 +22,7 @@ import {
 } from '../stations/commands.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { isStationId } from '../stations/identity.ts';
-import type { AdmissionResult } from '../stations/service.ts';
+import type { AdmissionResult, StationConnections } from '../stations/service.ts';
 
 const HANDLERS: Record<OcppProtocol, HandlerTable> = { 'ocpp1.6': v16Handlers, 'ocpp2.0.1': v201Handlers };
 const COMMANDS: Record<OcppProtocol, CommandTranslator> = { 'ocpp1.6': v16Commands, 'ocpp2.0.1': v201Commands };
@@ -62,7 +62,7 @@ class Refusal extends Error {
   }
 }
 
-export class OcppServer implements CommandTransport {
+export class OcppServer implements CommandTransport, StationConnections {
   private readonly wss: WebSocketServer;
   private readonly sessions = new Map<string, StationSession>();
   /** Disconnections being recorded (see close()). */
@@ -212,6 +212,19 @@ export class OcppServer implements CommandTransport {
     } finally {
       counters.latency.observe((performance.now() - started) / 1000);
     }
+  }
+
+  /**
+   * StationConnections: ends a station's connection because its admission was withdrawn (blocked, retired,
+   * password changed). 1008 is WebSocket's "policy violation"; a charger that does not answer the close
+   * is cut off after 2 s. Frames it sends meanwhile are not handled (RpcConnection ignores them once closed).
+   */
+  disconnect(stationId: string, reason: string): void {
+    const session = this.sessions.get(stationId);
+    if (!session) return;
+    this.ctx.log.info({ stationId, reason }, 'closing the connection of a station whose admission was withdrawn');
+    session.rpc.close(1008, reason);
+    setTimeout(() => session.rpc.ws.terminate(), 2000).unref();
   }
 
   /** CommandTransport: sends a neutral command to a charger connected here, in its own version. */

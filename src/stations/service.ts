@@ -47,6 +47,15 @@ export interface StationRegistration extends StationAccess {
   id: string;
 }
 
+/**
+ * The open connections of stations, as far as the domain needs them: implemented by the OCPP edge (the
+ * domain never imports it), so that a change of who may connect also ends a connection admitted before.
+ */
+export interface StationConnections {
+  /** Closes the station's connection, if one is open; the charger must reconnect and be admitted again. */
+  disconnect(stationId: string, reason: string): void;
+}
+
 const ACTIVE_FAULT_STATUSES: ReadonlySet<ConnectorStatus> = new Set(['faulted']);
 
 export class StationsService {
@@ -55,6 +64,7 @@ export class StationsService {
   private lastSeenWrite: Promise<void> | undefined;
   /** Current status per port, to notice changes without reading the database. */
   private readonly portStatus = new Map<string, ConnectorStatus>();
+  private connections: StationConnections | undefined;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -133,7 +143,15 @@ export class StationsService {
     return changed ? 'updated' : 'unchanged';
   }
 
-  /** Changes who may connect as a registered charger; only the given fields change. False when there is none. */
+  useConnections(connections: StationConnections): void {
+    this.connections = connections;
+  }
+
+  /**
+   * Changes who may connect as a registered charger; only the given fields change. False when there is none.
+   * Blocking it, changing or removing its password, or withdrawing unauthenticated access also closes its
+   * open connection: the admission that let it in no longer holds.
+   */
   async changeAccess(stationId: string, change: StationAccess): Promise<boolean> {
     const r = await this.db
       .updateTable('stations')
@@ -147,7 +165,10 @@ export class StationsService {
       })
       .where('id', '=', stationId)
       .executeTakeFirst();
-    return Number(r.numUpdatedRows) > 0;
+    const changed = Number(r.numUpdatedRows) > 0;
+    const revoked = revocationOf(change);
+    if (changed && revoked) this.connections?.disconnect(stationId, revoked);
+    return changed;
   }
 
   /**
@@ -426,6 +447,14 @@ export class StationsService {
     clearInterval(this.lastSeenTimer);
     await this.flushLastSeen();
   }
+}
+
+/** Why a change of access ends the station's current connection, if it does. */
+function revocationOf(change: StationAccess): string | undefined {
+  if (change.admission === 'blocked') return 'station blocked';
+  if (change.password !== undefined) return change.password ? 'password changed' : 'password removed';
+  if (change.allowUnauthenticated === false) return 'unauthenticated access withdrawn';
+  return undefined;
 }
 
 function portKey(stationId: string, evseId: number, connectorId: number): string {

@@ -163,6 +163,8 @@ export class RpcConnection {
   }
 
   private onMessage(data: RawData, isBinary: boolean): void {
+    // Closed by us (replaced, admission withdrawn, shutting down): what the peer still sends is not handled.
+    if (this.closed) return;
     // ws hands over a Buffer (nodebuffer binaryType); copy only for the other shapes.
     const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
     const limit = this.options.maxFrameBytes ?? 256 * 1024;
