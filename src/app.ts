@@ -89,6 +89,7 @@ export async function startOpenCpo(config: Config, log: Logger = createLogger(co
     maxFrameBytes: config.maxFrameBytes,
     callTimeoutMs: config.callTimeoutMs,
     pingIntervalS: config.pingIntervalS,
+    authLimits: config.ocppAuthLimits,
   });
   commands.useTransport(ocpp);
   stations.useConnections(ocpp); // withdrawn admission (blocked, retired, new password) closes the socket

@@ -22,6 +22,7 @@ import {
 } from '../stations/commands.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { isStationId } from '../stations/identity.ts';
+import { AuthAttemptLimiter, type AuthLimits } from './auth-limiter.ts';
 import type { AdmissionResult, StationConnections } from '../stations/service.ts';
 
 const HANDLERS: Record<OcppProtocol, HandlerTable> = { 'ocpp1.6': v16Handlers, 'ocpp2.0.1': v201Handlers };
@@ -42,6 +43,10 @@ export interface OcppServerOptions {
   maxFrameBytes: number;
   callTimeoutMs: number;
   pingIntervalS: number;
+  /** Basic-auth guessing limits (see auth-limiter.ts). */
+  authLimits: AuthLimits;
+  /** The clock of those limits, ms; tests inject one. */
+  clock?: () => number;
 }
 
 interface StationSession {
@@ -57,6 +62,8 @@ class Refusal extends Error {
   constructor(
     readonly status: number,
     readonly reason: string,
+    /** For 429: when the charger may try again, seconds. */
+    readonly retryAfterS?: number,
   ) {
     super(reason);
   }
@@ -68,6 +75,7 @@ export class OcppServer implements CommandTransport, StationConnections {
   /** Disconnections being recorded (see close()). */
   private readonly recordingCloses = new Set<Promise<void>>();
   private pingTimer: NodeJS.Timeout | undefined;
+  private readonly authLimiter: AuthAttemptLimiter;
   private readonly metricChildren = new Map<
     string,
     { ok: { inc(): void }; error: { inc(): void }; latency: { observe(v: number): void } }
@@ -86,6 +94,7 @@ export class OcppServer implements CommandTransport, StationConnections {
       clientTracking: false,
       handleProtocols: (_offered, req) => (req as IncomingMessage & { ocppProtocol?: string }).ocppProtocol ?? false,
     });
+    this.authLimiter = new AuthAttemptLimiter(options.authLimits, options.clock);
     if (options.pingIntervalS > 0) {
       this.pingTimer = setInterval(() => this.pingAll(), options.pingIntervalS * 1000);
       this.pingTimer.unref();
@@ -118,8 +127,19 @@ export class OcppServer implements CommandTransport, StationConnections {
       stationId = identityFrom(req.url ?? '');
       const protocol = chooseProtocol(req.headers['sec-websocket-protocol']);
       const password = basicAuthPassword(req.headers.authorization, stationId);
+      const address = req.socket.remoteAddress ?? 'unknown';
+      if (password !== undefined) {
+        const wait = this.authLimiter.lockedFor(stationId, address);
+        if (wait !== undefined) throw new Refusal(429, 'too many failed passwords', wait);
+      }
       const admission = await this.ctx.stations.admit(stationId, password);
+      if (!admission.admitted && admission.reason === 'bad password') {
+        for (const locked of this.authLimiter.failed(stationId, address)) {
+          this.ctx.log.warn({ stationId, address, locked }, 'too many failed Basic-auth passwords: locked out');
+        }
+      }
       if (!admission.admitted) throw new Refusal(REFUSAL_STATUS[admission.reason], admission.reason);
+      if (password !== undefined) this.authLimiter.succeeded(stationId, address);
       if (admission.passwordRecorded) {
         this.ctx.log.info({ stationId }, 'recorded the Basic-auth password of a station registered on first contact');
       }
@@ -338,8 +358,12 @@ export function basicAuthPassword(header: string | undefined, stationId: string)
 
 function refuse(socket: Duplex, refusal: Refusal): void {
   const text =
-    { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found' }[refusal.status] ?? 'Error';
-  const headers = refusal.status === 401 ? 'WWW-Authenticate: Basic realm="OCPP"\r\n' : '';
+    { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests' }[
+      refusal.status
+    ] ?? 'Error';
+  const headers =
+    (refusal.status === 401 ? 'WWW-Authenticate: Basic realm="OCPP"\r\n' : '') +
+    (refusal.retryAfterS !== undefined ? `Retry-After: ${refusal.retryAfterS}\r\n` : '');
   if (socket.writable) {
     socket.write(`HTTP/1.1 ${refusal.status} ${text}\r\n${headers}Connection: close\r\nContent-Length: 0\r\n\r\n`);
   }
