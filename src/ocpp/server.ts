@@ -5,7 +5,7 @@ import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { RpcConnection, CallErrorResponse, CallTimeoutError, ConnectionClosedError } from './rpc/connection.ts';
-import { PROTOCOLS, type OcppProtocol } from './rpc/protocols.ts';
+import { PROTOCOLS, isProtocol, type OcppProtocol } from './rpc/protocols.ts';
 import type { EdgeContext, HandlerTable } from './context.ts';
 import { v16Handlers } from './v16/handlers.ts';
 import { v201Handlers } from './v201/handlers.ts';
@@ -250,7 +250,9 @@ export class OcppServer implements CommandTransport, StationConnections {
   /** CommandTransport: sends a neutral command to a charger connected here, in its own version. */
   async send(stationId: string, command: StationCommand): Promise<{ result: CommandResult; action: string }> {
     const session = this.sessions.get(stationId);
-    if (!session || !session.rpc.isOpen) throw new StationOfflineError(stationId);
+    if (!session || !session.rpc.isOpen) {
+      throw new StationOfflineError(stationId, await this.offlineAction(stationId, session?.protocol, command));
+    }
     const translator = COMMANDS[session.protocol];
     const { action, payload } = translator.toCall(command);
     try {
@@ -259,10 +261,25 @@ export class OcppServer implements CommandTransport, StationConnections {
       return { result: translator.fromResult(command, response), action };
     } catch (err) {
       this.metrics.messages.inc({ direction: 'out', action, outcome: 'error' });
-      if (err instanceof CallTimeoutError) throw new CommandTimeoutError(stationId, command.name);
-      if (err instanceof ConnectionClosedError) throw new StationOfflineError(stationId);
-      if (err instanceof CallErrorResponse) throw new CommandRejectedError(err.code, err.message);
+      if (err instanceof CallTimeoutError) throw new CommandTimeoutError(stationId, command.name, action);
+      if (err instanceof ConnectionClosedError) throw new StationOfflineError(stationId, action);
+      if (err instanceof CallErrorResponse) throw new CommandRejectedError(err.code, err.message, action);
       throw err;
+    }
+  }
+
+  /** The action a command for a station not connected here would go as, by the version it last spoke. */
+  private async offlineAction(
+    stationId: string,
+    connectedWith: OcppProtocol | undefined,
+    command: StationCommand,
+  ): Promise<string | undefined> {
+    const protocol = connectedWith ?? (await this.ctx.stations.lastProtocol(stationId));
+    if (!protocol || !isProtocol(protocol)) return undefined;
+    try {
+      return COMMANDS[protocol].toCall(command).action;
+    } catch {
+      return undefined; // the version has no such command
     }
   }
 

@@ -89,27 +89,42 @@ export interface CommandResult {
   data?: Record<string, unknown>;
 }
 
-export class StationOfflineError extends Error {
-  constructor(stationId: string) {
-    super(`station ${stationId} is not connected`);
+/**
+ * A command that got no usable answer. `action` names the OCPP message it went as (or, for a station that is
+ * not connected, would have gone as by the version it last spoke), so the command log can say; undefined
+ * when there is none (a station never connected).
+ */
+export abstract class CommandFailedError extends Error {
+  constructor(
+    message: string,
+    readonly action: string | undefined,
+  ) {
+    super(message);
+  }
+}
+
+export class StationOfflineError extends CommandFailedError {
+  constructor(stationId: string, action?: string) {
+    super(`station ${stationId} is not connected`, action);
     this.name = 'StationOfflineError';
   }
 }
 
-export class CommandTimeoutError extends Error {
-  constructor(stationId: string, command: string) {
-    super(`station ${stationId} did not answer ${command} in time`);
+export class CommandTimeoutError extends CommandFailedError {
+  constructor(stationId: string, command: string, action?: string) {
+    super(`station ${stationId} did not answer ${command} in time`, action);
     this.name = 'CommandTimeoutError';
   }
 }
 
 /** The charger answered with an OCPP CALLERROR. */
-export class CommandRejectedError extends Error {
+export class CommandRejectedError extends CommandFailedError {
   constructor(
     readonly code: string,
     message: string,
+    action?: string,
   ) {
-    super(message);
+    super(message, action);
     this.name = 'CommandRejectedError';
   }
 }
@@ -178,7 +193,8 @@ export class CommandService {
             : err instanceof CommandRejectedError
               ? 'callerror'
               : 'error';
-      await this.finish(logged.id, { status, error: (err as Error).message });
+      const action = err instanceof CommandFailedError ? err.action : undefined;
+      await this.finish(logged.id, { action, status, error: (err as Error).message });
       this.published(logged.id, stationId, name, status, requestedBy);
       throw err;
     }

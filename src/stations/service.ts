@@ -225,6 +225,12 @@ export class StationsService {
     return { admitted: true, registeredNow: false, passwordRecorded: true };
   }
 
+  /** The OCPP version a station spoke when it last connected (null when it never did). */
+  async lastProtocol(stationId: string): Promise<string | null> {
+    const row = await this.db.selectFrom('stations').select('protocol').where('id', '=', stationId).executeTakeFirst();
+    return row?.protocol ?? null;
+  }
+
   async connected(stationId: string, protocol: string): Promise<void> {
     const now = new Date();
     await this.db
