@@ -1,5 +1,6 @@
 // Commands that get no usable answer: the command log names the OCPP action of every attempt (offline,
-// timed out, CALLERROR). Raw chargers answer exactly what each case needs.
+// timed out, CALLERROR, broken answer), and an answer that breaks its schema is a 502 naming the problem,
+// as a CALLERROR is, not a 500. Raw chargers answer exactly what each case needs.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { BACKENDS, startTestServer, type TestServer } from './support/backends.ts';
@@ -86,6 +87,34 @@ for (const backend of BACKENDS) {
         listed.body.items.map((i: { action: string }) => i.action),
         ['UnlockConnector', 'ClearCache', 'Reset'],
       );
+    });
+
+    it('an answer that breaks its schema is a 502 naming the problem, logged with its action', async () => {
+      for (const protocol of ['ocpp1.6', 'ocpp2.0.1'] as const) {
+        const id = `BROKEN-${protocol === 'ocpp1.6' ? '16' : '201'}`;
+        const c = await openRaw(`${server.wsBase}/${id}`, protocol);
+        answering(c, (msgId) => [3, msgId, { status: 'Maybe' }]);
+        const answer = await admin.post(`/api/v1/stations/${id}/commands/clear-cache`, {});
+        assert.equal(answer.status, 502, JSON.stringify(answer.body));
+        assert.equal(answer.body.error, 'station_invalid_answer');
+        assert.match(answer.body.message, /ClearCache: \/status must be equal to one of the allowed values/);
+        const [logged] = await logOf(id);
+        assert.equal(logged!.action, 'ClearCache');
+        assert.equal(logged!.status, 'invalid_answer');
+        const audited = await server.app.database.db
+          .selectFrom('audit_log')
+          .select('outcome')
+          .where('target', '=', id)
+          .where('action', '=', 'command.clear-cache')
+          .executeTakeFirstOrThrow();
+        assert.equal(audited.outcome, 'invalid_answer');
+        // The charger is still served: the next command gets its (valid) answer.
+        c.ws.removeAllListeners('message');
+        answering(c, (msgId) => [3, msgId, { status: 'Accepted' }]);
+        const next = await admin.post(`/api/v1/stations/${id}/commands/clear-cache`, {});
+        assert.equal(next.status, 200);
+        await c.close();
+      }
     });
   });
 }

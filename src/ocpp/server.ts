@@ -4,7 +4,13 @@
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { RpcConnection, CallErrorResponse, CallTimeoutError, ConnectionClosedError } from './rpc/connection.ts';
+import {
+  RpcConnection,
+  CallErrorResponse,
+  CallResultInvalidError,
+  CallTimeoutError,
+  ConnectionClosedError,
+} from './rpc/connection.ts';
 import { PROTOCOLS, isProtocol, type OcppProtocol } from './rpc/protocols.ts';
 import type { EdgeContext, HandlerTable } from './context.ts';
 import { v16Handlers } from './v16/handlers.ts';
@@ -13,6 +19,7 @@ import { v16Commands } from './v16/commands.ts';
 import { v201Commands } from './v201/commands.ts';
 import type { CommandTranslator } from './command-translation.ts';
 import {
+  CommandAnswerInvalidError,
   CommandRejectedError,
   CommandTimeoutError,
   StationOfflineError,
@@ -264,6 +271,7 @@ export class OcppServer implements CommandTransport, StationConnections {
       if (err instanceof CallTimeoutError) throw new CommandTimeoutError(stationId, command.name, action);
       if (err instanceof ConnectionClosedError) throw new StationOfflineError(stationId, action);
       if (err instanceof CallErrorResponse) throw new CommandRejectedError(err.code, err.message, action);
+      if (err instanceof CallResultInvalidError) throw new CommandAnswerInvalidError(err.problem, action);
       throw err;
     }
   }

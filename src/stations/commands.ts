@@ -129,6 +129,18 @@ export class CommandRejectedError extends CommandFailedError {
   }
 }
 
+/** The charger answered with a result that breaks the OCPP schema: there is no answer to take. */
+export class CommandAnswerInvalidError extends CommandFailedError {
+  constructor(
+    /** What breaks the schema (the field and the rule). */
+    readonly problem: string,
+    action?: string,
+  ) {
+    super(`the station's answer breaks the OCPP schema: ${problem}`, action);
+    this.name = 'CommandAnswerInvalidError';
+  }
+}
+
 /** Delivers a command to the charger and returns its translated answer; throws the errors above. */
 export interface CommandTransport {
   send(stationId: string, command: StationCommand): Promise<{ result: CommandResult; action: string }>;
@@ -192,7 +204,9 @@ export class CommandService {
             ? 'timeout'
             : err instanceof CommandRejectedError
               ? 'callerror'
-              : 'error';
+              : err instanceof CommandAnswerInvalidError
+                ? 'invalid_answer'
+                : 'error';
       const action = err instanceof CommandFailedError ? err.action : undefined;
       await this.finish(logged.id, { action, status, error: (err as Error).message });
       this.published(logged.id, stationId, name, status, requestedBy);

@@ -54,6 +54,18 @@ export class CallErrorResponse extends Error {
   }
 }
 
+/** The peer answered our CALL with a CALLRESULT that breaks the action's schema. */
+export class CallResultInvalidError extends Error {
+  constructor(
+    readonly action: string,
+    /** What breaks the schema, as the validator names it. */
+    readonly problem: string,
+  ) {
+    super(`the answer to ${action} breaks its schema: ${problem}`);
+    this.name = 'CallResultInvalidError';
+  }
+}
+
 interface OutboundCall {
   id: string;
   action: string;
@@ -232,7 +244,7 @@ export class RpcConnection {
       } catch (err) {
         // The answer breaks its schema: the caller learns so instead of getting bad data.
         this.options.onProblem?.('invalid CALLRESULT', { action: call.action, error: (err as Error).message });
-        call.reject(err as Error);
+        call.reject(new CallResultInvalidError(call.action, (err as Error).message));
       }
     });
   }
