@@ -23,6 +23,7 @@ import {
   CommandRejectedError,
   CommandTimeoutError,
   StationOfflineError,
+  type CommandName,
   type CommandResult,
   type CommandTransport,
   type StationCommand,
@@ -62,7 +63,12 @@ interface StationSession {
   rpc: RpcConnection;
   alive: boolean;
   connectedAt: Date;
+  /** Commands the charger answered NotImplemented or NotSupported since it last booted. */
+  refused: Set<CommandName>;
 }
+
+/** CALLERROR codes (the same in both versions) saying the charger will not take this action at all. */
+const NOT_TAKEN = new Set(['NotImplemented', 'NotSupported']);
 
 /** Why a connection attempt was refused, with the HTTP status that says so. */
 class Refusal extends Error {
@@ -172,6 +178,7 @@ export class OcppServer implements CommandTransport, StationConnections {
       protocol,
       alive: true,
       connectedAt: new Date(),
+      refused: new Set(),
       rpc: new RpcConnection(ws, {
         protocol,
         maxFrameBytes: this.options.maxFrameBytes,
@@ -227,6 +234,8 @@ export class OcppServer implements CommandTransport, StationConnections {
   ): Promise<unknown> {
     session.alive = true;
     this.ctx.stations.touch(session.stationId);
+    // A reboot (perhaps into new firmware) may bring what it did not implement before.
+    if (action === 'BootNotification') session.refused.clear();
     const started = performance.now();
     const counters = this.actionMetrics(action);
     try {
@@ -270,10 +279,26 @@ export class OcppServer implements CommandTransport, StationConnections {
       this.metrics.messages.inc({ direction: 'out', action, outcome: 'error' });
       if (err instanceof CallTimeoutError) throw new CommandTimeoutError(stationId, command.name, action);
       if (err instanceof ConnectionClosedError) throw new StationOfflineError(stationId, action);
-      if (err instanceof CallErrorResponse) throw new CommandRejectedError(err.code, err.message, action);
+      if (err instanceof CallErrorResponse) {
+        if (NOT_TAKEN.has(err.code) && !session.refused.has(command.name)) {
+          session.refused.add(command.name);
+          this.ctx.log.warn(
+            { stationId, action, code: err.code },
+            'the charger does not take this command; it is not offered again until the charger reboots',
+          );
+        }
+        throw new CommandRejectedError(err.code, err.message, action);
+      }
       if (err instanceof CallResultInvalidError) throw new CommandAnswerInvalidError(err.problem, action);
       throw err;
     }
+  }
+
+  /** CommandTransport: whether the station takes the command now (connected here, in its version, not refused). */
+  supports(stationId: string, command: CommandName): boolean {
+    const session = this.sessions.get(stationId);
+    if (!session || !session.rpc.isOpen) return false;
+    return !COMMANDS[session.protocol].lacks.has(command) && !session.refused.has(command);
   }
 
   /** The action a command for a station not connected here would go as, by the version it last spoke. */

@@ -144,6 +144,11 @@ export class CommandAnswerInvalidError extends CommandFailedError {
 /** Delivers a command to the charger and returns its translated answer; throws the errors above. */
 export interface CommandTransport {
   send(stationId: string, command: StationCommand): Promise<{ result: CommandResult; action: string }>;
+  /**
+   * Whether the station takes this command now: false when it is not connected, when its version has no such
+   * message, or when it answered that it does not implement it since it last booted.
+   */
+  supports(stationId: string, command: CommandName): boolean;
 }
 
 export interface CommandOutcome {
@@ -168,6 +173,11 @@ export class CommandService {
 
   useTransport(transport: CommandTransport): void {
     this.transport = transport;
+  }
+
+  /** Whether sending this command to the station now can work (see CommandTransport.supports). */
+  supports(stationId: string, command: CommandName): boolean {
+    return this.transport?.supports(stationId, command) ?? false;
   }
 
   /** Sends a command and waits for the charger's answer; every attempt lands in the command log. */

@@ -3,7 +3,7 @@
 import pg from 'pg';
 import { loadConfig, type Config } from '../../src/config/config.ts';
 import { startOpenCpo, type OpenCpo } from '../../src/app.ts';
-import { silentLogger } from '../../src/observability/log.ts';
+import { silentLogger, type Logger } from '../../src/observability/log.ts';
 import { openDatabase, type OpenDatabase } from '../../src/storage/database.ts';
 
 export const ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -55,7 +55,11 @@ export interface TestServer {
 }
 
 /** Starts OpenCPO on a free port with the given backend (and options), for one test file. */
-export async function startTestServer(backend: Backend, overrides: Partial<Config> = {}): Promise<TestServer> {
+export async function startTestServer(
+  backend: Backend,
+  overrides: Partial<Config> = {},
+  log: Logger = silentLogger,
+): Promise<TestServer> {
   let drop: (() => Promise<void>) | undefined;
   const storage: { databaseUrl?: string; data?: string } = {};
   if (backend === 'postgres') {
@@ -70,7 +74,7 @@ export async function startTestServer(backend: Backend, overrides: Partial<Confi
     pingIntervalS: 0,
     ...overrides,
   };
-  const app = await startOpenCpo(config, silentLogger);
+  const app = await startOpenCpo(config, log);
   return {
     app,
     url: `http://127.0.0.1:${app.port}`,
