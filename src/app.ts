@@ -107,9 +107,12 @@ export async function startOpenCpo(
       maxFrameBytes: config.maxFrameBytes,
       callTimeoutMs: config.callTimeoutMs,
       pingIntervalS: config.pingIntervalS,
+      authLimits: config.ocppAuthLimits,
+      clock,
     },
   );
   commands.useTransport(ocpp);
+  stations.useConnections(ocpp); // withdrawn admission (blocked, retired, new password) closes the socket
 
   // Fastify logs through ours, so an unhandled API error is logged with its cause; one line per request is not.
   const http = Fastify({

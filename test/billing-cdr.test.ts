@@ -99,7 +99,8 @@ for (const backend of BACKENDS) {
     before(async () => {
       server = await startTestServer(backend, { acceptUnknownStations: true }, { clock });
       await server.app.sessions.upsertIdToken({ idToken: 'DRIVER-1' });
-      for (const id of ['PRICED-1', 'PRICED-2', 'PRICED-3']) await server.app.stations.register({ id });
+      for (const id of ['PRICED-1', 'PRICED-2', 'PRICED-3'])
+        await server.app.stations.register({ id, allowUnauthenticated: true });
       const org = await db()
         .insertInto('organisations')
         .values({ name: 'Site host', kind: 'site_host', contact_email: null, retired_at: null })

@@ -38,7 +38,7 @@ for (const backend of BACKENDS) {
     before(async () => {
       server = await startTestServer(backend, { acceptUnknownStations: true });
       await server.app.sessions.upsertIdToken({ idToken: 'WALLET-1' });
-      await server.app.stations.register({ id: 'SIM-PRICED' });
+      await server.app.stations.register({ id: 'SIM-PRICED', allowUnauthenticated: true });
       const org = await db()
         .insertInto('organisations')
         .values({ name: 'Operator', kind: 'operator', contact_email: null, retired_at: null })

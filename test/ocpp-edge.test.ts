@@ -47,17 +47,17 @@ for (const backend of BACKENDS) {
 
     before(async () => {
       server = await startTestServer(backend, { acceptUnknownStations: false, maxFrameBytes: 4096 });
-      await server.app.stations.register({ id: 'CP-16' });
-      await server.app.stations.register({ id: 'CP-201' });
+      await server.app.stations.register({ id: 'CP-16', allowUnauthenticated: true });
+      await server.app.stations.register({ id: 'CP-201', allowUnauthenticated: true });
       await server.app.stations.register({ id: 'CP-PW', password: 'correct-horse-battery' });
-      await server.app.stations.register({ id: 'CP BLOCKED', admission: 'blocked' });
-      await server.app.stations.register({ id: 'CP-OTHER' });
+      await server.app.stations.register({ id: 'CP-BLOCKED', admission: 'blocked' });
+      await server.app.stations.register({ id: 'CP-OTHER', allowUnauthenticated: true });
     });
     after(() => server.stop());
 
     it('refuses an unknown charger, a blocked one, a wrong password, a missing one and no common subprotocol', async () => {
       await assert.rejects(openRaw(`${server.wsBase}/NOBODY`, 'ocpp1.6'), /HTTP 404/);
-      await assert.rejects(openRaw(`${server.wsBase}/CP%20BLOCKED`, 'ocpp1.6'), /HTTP 403/);
+      await assert.rejects(openRaw(`${server.wsBase}/CP-BLOCKED`, 'ocpp1.6'), /HTTP 403/);
       await assert.rejects(
         openRaw(`${server.wsBase}/CP-PW`, 'ocpp1.6', basic('CP-PW', 'wrong-password!!')),
         /HTTP 401/,
@@ -150,14 +150,14 @@ describe('unknown chargers with --accept-unknown-stations', () => {
   after(() => server.stop());
 
   it('registers a charger on first contact', async () => {
-    const c = await openRaw(`${server.wsBase}/NEW%2F01`, 'ocpp1.6');
+    const c = await openRaw(`${server.wsBase}/NEW-01`, 'ocpp1.6');
     const [type] = await c.call('BootNotification', BOOT['ocpp1.6']);
     assert.equal(type, 3);
     await c.close();
     const row = await server.app.database.db
       .selectFrom('stations')
       .selectAll()
-      .where('id', '=', 'NEW/01')
+      .where('id', '=', 'NEW-01')
       .executeTakeFirstOrThrow();
     assert.equal(row.vendor, 'Acme');
     assert.equal(row.registration_status, 'accepted');

@@ -32,6 +32,7 @@ export const AUDIT_OUTCOMES = [
   'offline', // a command for a charger that is not connected
   'timeout', // the charger did not answer
   'callerror', // the charger answered with a CALLERROR
+  'invalid_answer', // the charger's answer broke its schema
   'error', // anything else that went wrong
 ] as const;
 

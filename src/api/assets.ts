@@ -108,6 +108,9 @@ const ConnectorSpec = Type.Object(
 );
 const StationPassword = Type.String({ minLength: 16, maxLength: 40, description: 'OCPP Basic-auth password (16-40)' });
 const Admission = Type.Union([Type.Literal('allowed'), Type.Literal('blocked')]);
+const AllowUnauthenticated = Type.Boolean({
+  description: 'OCPP security profile 0: may connect without Basic-auth credentials while it has no password',
+});
 
 /** Domain refusals as API errors naming the field. */
 async function asApi<T>(fn: () => Promise<T>): Promise<T> {
@@ -441,6 +444,7 @@ export function registerAssetRoutes(root: FastifyInstance, assets: AssetsService
             name: Type.Optional(Nullable(Text(100))),
             password: Type.Optional(StationPassword),
             admission: Type.Optional(Admission),
+            allowUnauthenticated: Type.Optional(AllowUnauthenticated),
             locationId: Type.Optional(Nullable(Uuid)),
             connectors: Type.Optional(Type.Array(ConnectorSpec, { maxItems: 64 })),
           },
@@ -468,7 +472,7 @@ export function registerAssetRoutes(root: FastifyInstance, assets: AssetsService
       preHandler: authorize(...WRITERS),
       schema: {
         tags: ['assets'],
-        summary: "Change a station's name, location, admission or password (null removes it)",
+        summary: "Change a station's name, location, admission, password (null removes it) or unauthenticated access",
         params: Type.Object({ stationId: StationId }),
         body: Type.Object(
           {
@@ -476,6 +480,7 @@ export function registerAssetRoutes(root: FastifyInstance, assets: AssetsService
             locationId: Type.Optional(Nullable(Uuid)),
             admission: Type.Optional(Admission),
             password: Type.Optional(Nullable(StationPassword)),
+            allowUnauthenticated: Type.Optional(AllowUnauthenticated),
           },
           { additionalProperties: false, minProperties: 1 },
         ),

@@ -1,6 +1,7 @@
 // Remote commands: POST /api/v1/stations/{stationId}/commands/{command}, one version-neutral route per
 // command. Each answers with the charger's response, 409 at once when the charger is offline, 504 when it
-// does not answer in time; every attempt lands in the command log (CommandService) and the audit log.
+// does not answer in time, 502 when it answers with a CALLERROR or with an answer that breaks the schema;
+// every attempt lands in the command log (CommandService) and the audit log.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type TObject } from '@sinclair/typebox';
@@ -10,6 +11,7 @@ import { canSee, visibleStations } from './scope.ts';
 import { audit, audited } from './audit.ts';
 import { IdTokenValue, StationId, errorResponses } from './schemas.ts';
 import {
+  CommandAnswerInvalidError,
   CommandRejectedError,
   CommandTimeoutError,
   StationOfflineError,
@@ -380,6 +382,12 @@ export function registerCommandRoutes(root: FastifyInstance): void {
                 code: err.code,
                 message: err.message,
               }),
+            );
+          }
+          if (err instanceof CommandAnswerInvalidError) {
+            await refuse(
+              'invalid_answer',
+              new ApiError(502, 'station_invalid_answer', err.message, { problem: err.problem }),
             );
           }
           await audit(req, {

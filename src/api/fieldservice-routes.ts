@@ -21,6 +21,7 @@ import { WORK_ORDER_STATUSES, WorkOrderError, type WorkOrder } from '../fieldser
 import { addWebhook } from '../fieldservice/webhooks.ts';
 import { toAlert, alertPayload } from '../fieldservice/alerts.ts';
 import {
+  CommandAnswerInvalidError,
   CommandRejectedError,
   CommandTimeoutError,
   StationOfflineError,
@@ -654,7 +655,10 @@ export function registerFieldServiceRoutes(
         summary: "Remote reset or unlock of the work order's asset",
         params: obj({ id: Id, command: Type.Union([Type.Literal('reset'), Type.Literal('unlock')]) }),
         body: obj({ type: Type.Optional(Type.Union([Type.Literal('soft'), Type.Literal('hard')])) }),
-        response: { 200: obj({ commandId: Type.String(), status: Type.String() }), ...errorResponses(404, 409, 504) },
+        response: {
+          200: obj({ commandId: Type.String(), status: Type.String() }),
+          ...errorResponses(404, 409, 502, 504),
+        },
       },
     },
     async (req) => {
@@ -692,6 +696,7 @@ export function registerFieldServiceRoutes(
         if (err instanceof CommandTimeoutError)
           throw new ApiError(504, 'command_timeout', 'the station did not answer in time');
         if (err instanceof CommandRejectedError) throw new ApiError(409, 'command_rejected', (err as Error).message);
+        if (err instanceof CommandAnswerInvalidError) throw new ApiError(502, 'station_invalid_answer', err.message);
         throw err;
       }
     },

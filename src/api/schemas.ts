@@ -2,9 +2,13 @@
 // addresses (markup, template and statement syntax, control characters), so injection attempts are
 // answered with a 400 naming the field instead of being stored for some later consumer to trip over.
 import { Type, type TSchema } from '@sinclair/typebox';
+import { STATION_ID_PATTERN, STATION_ID_RULE } from '../stations/identity.ts';
 
-/** Charger identity characters of OCPP 2.0.1's security profile (identifierString), up to 48. */
-export const StationId = Type.String({ pattern: '^[A-Za-z0-9*_=:+|@.-]{1,48}$', description: 'charging station id' });
+/** A charger identity, by the one rule the OCPP edge admits too (src/stations/identity.ts). */
+export const StationId = Type.String({
+  pattern: STATION_ID_PATTERN,
+  description: `charging station id: ${STATION_ID_RULE}`,
+});
 /** Our own ids (UUIDs). */
 export const Uuid = Type.String({ pattern: '^[0-9a-fA-F-]{36}$' });
 /** An id token as the charger sends it (IdToken/idTag): printable identifier characters, up to 36. */

@@ -52,6 +52,7 @@ export interface StationAssetInput {
   id: string;
   password?: string;
   admission?: 'allowed' | 'blocked';
+  allowUnauthenticated?: boolean;
   locationId?: string | null;
   name?: string | null;
   connectors?: ConnectorSpec[];
@@ -221,7 +222,12 @@ export class AssetsService {
     // The station, its place and its connectors exist together or not at all.
     await inTransaction(db, async (trx) => {
       await this.stations.register(
-        { id: input.id, password: input.password, admission: input.admission ?? 'allowed' },
+        {
+          id: input.id,
+          password: input.password,
+          admission: input.admission ?? 'allowed',
+          allowUnauthenticated: input.allowUnauthenticated,
+        },
         trx,
       );
       await trx
@@ -245,6 +251,7 @@ export class AssetsService {
       locationId?: string | null;
       admission?: 'allowed' | 'blocked';
       password?: string | null;
+      allowUnauthenticated?: boolean;
     },
     db: Executor = this.db,
   ): Promise<void> {
@@ -263,8 +270,10 @@ export class AssetsService {
         .execute();
       afterCommit(db, () => invalidateStationLocations(this.db));
     }
-    if (patch.admission !== undefined) await this.stations.setAdmission(id, patch.admission, db);
-    if (patch.password !== undefined) await this.stations.setPassword(id, patch.password, db);
+    const { admission, password, allowUnauthenticated } = patch;
+    if (admission !== undefined || password !== undefined || allowUnauthenticated !== undefined) {
+      await this.stations.changeAccess(id, { admission, password, allowUnauthenticated }, db);
+    }
   }
 
   /** Retires a station: it leaves the lists and may no longer connect; its history stays. */
@@ -276,7 +285,7 @@ export class AssetsService {
       .set({ retired_at: new Date(), updated_at: new Date() })
       .where('station_id', '=', id)
       .execute();
-    await this.stations.setAdmission(id, 'blocked', db);
+    await this.stations.changeAccess(id, { admission: 'blocked' }, db);
   }
 
   /** Replaces a station's connector specification. */

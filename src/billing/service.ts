@@ -27,7 +27,7 @@ import { formatMinor } from './money.ts';
 import { PaymentsService, WalletProvider, type PaymentProvider } from './payments.ts';
 import { InvoicesService } from './invoices.ts';
 import { priceText } from './price-text.ts';
-import type { CommandService } from '../stations/commands.ts';
+import { CommandRejectedError, type CommandService } from '../stations/commands.ts';
 import { systemClock, type Clock } from '../time/clock.ts';
 
 export interface SessionPricing {
@@ -168,8 +168,9 @@ export class BillingService {
   }
 
   /**
-   * Sends OCPP 2.0.1 chargers the running cost (CostUpdated) when a session reports progress, at most once per
-   * interval per session. 1.6 has no such message: its drivers see the cost in the app (API / SSE).
+   * Sends chargers the running cost (CostUpdated) when a session reports progress, at most once per interval
+   * per session, where the charger takes it: 1.6 has no such message (its drivers see the cost in the app, API
+   * / SSE), and a 2.0.1 charger that answers NotImplemented gets no more until it reboots.
    */
   useCommands(commands: CommandService, intervalS = 60): void {
     if (intervalS < 0) return; // CostUpdated turned off
@@ -588,19 +589,25 @@ export class BillingService {
     if (last !== undefined && now.getTime() - last < this.costUpdateIntervalMs) return false;
     const row = await this.db
       .selectFrom('transactions as t')
-      .innerJoin('stations as s', 's.id', 't.station_id')
-      .select(['t.station_id', 't.charger_transaction_id', 't.status', 's.protocol'])
+      .select(['t.station_id', 't.charger_transaction_id', 't.status'])
       .where('t.id', '=', transactionId)
       .executeTakeFirst();
-    if (!row || row.status !== 'active' || row.protocol !== 'ocpp2.0.1') return false;
+    // The transport knows whether the charger takes it: its version has it, and it has not refused it.
+    if (!row || row.status !== 'active' || !this.commands.supports(row.station_id, 'costUpdated')) return false;
     const cost = await this.costSoFar(transactionId, now);
     if (!cost) return false;
     this.lastCostUpdate.set(transactionId, now.getTime());
-    await this.commands.send(
-      row.station_id,
-      { name: 'costUpdated', chargerTransactionId: row.charger_transaction_id, totalCost: Number(cost.inclVat) },
-      'billing',
-    );
+    try {
+      await this.commands.send(
+        row.station_id,
+        { name: 'costUpdated', chargerTransactionId: row.charger_transaction_id, totalCost: Number(cost.inclVat) },
+        'billing',
+      );
+    } catch (err) {
+      // Refused as not implemented: the transport now knows (and said so once); nothing more to report.
+      if (err instanceof CommandRejectedError && !this.commands.supports(row.station_id, 'costUpdated')) return false;
+      throw err;
+    }
     return true;
   }
 

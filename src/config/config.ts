@@ -1,6 +1,7 @@
 // One typed, validated configuration from command-line options and environment variables, printable
 // without secrets.
 import { redactUrl } from '../storage/database.ts';
+import type { AuthLimits } from '../ocpp/auth-limiter.ts';
 
 export interface Config {
   host: string;
@@ -27,6 +28,8 @@ export interface Config {
   batchWindowMs?: number;
   /** Largest group commit, rows. */
   batchMaxRows: number;
+  /** OCPP Basic-auth guessing: failed passwords per identity and per address before a lock, and its length. */
+  ocppAuthLimits: AuthLimits;
   logLevel: string;
   demo: boolean;
 }
@@ -74,6 +77,11 @@ export function loadConfig(input: ConfigInput = {}, env: NodeJS.ProcessEnv = pro
       ? int('batch window', env.OPENCPO_BATCH_WINDOW_MS, 0, 0, 1000)
       : undefined,
     batchMaxRows: int('batch max rows', env.OPENCPO_BATCH_MAX_ROWS, 500, 1, 10_000),
+    ocppAuthLimits: {
+      identityFailures: int('OCPP auth failures', env.OPENCPO_OCPP_AUTH_FAILURES, 10, 0, 10_000),
+      addressFailures: int('OCPP auth address failures', env.OPENCPO_OCPP_AUTH_ADDRESS_FAILURES, 30, 0, 100_000),
+      lockoutS: int('OCPP auth lockout', env.OPENCPO_OCPP_AUTH_LOCKOUT_S, 300, 1, 86_400),
+    },
     logLevel: input.logLevel ?? env.LOG_LEVEL ?? 'info',
     demo,
   };

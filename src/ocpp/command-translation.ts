@@ -1,5 +1,5 @@
 // How a version translates neutral commands: the CALL to send, and how to read the charger's answer.
-import type { CommandResult, StationCommand } from '../stations/commands.ts';
+import type { CommandName, CommandResult, StationCommand } from '../stations/commands.ts';
 
 export interface OutboundCall {
   action: string;
@@ -7,6 +7,8 @@ export interface OutboundCall {
 }
 
 export interface CommandTranslator {
+  /** Commands the version has no message for (toCall throws for them). */
+  lacks: ReadonlySet<CommandName>;
   toCall(command: StationCommand): OutboundCall;
   fromResult(command: StationCommand, response: any): CommandResult;
 }

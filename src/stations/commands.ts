@@ -90,34 +90,66 @@ export interface CommandResult {
   data?: Record<string, unknown>;
 }
 
-export class StationOfflineError extends Error {
-  constructor(stationId: string) {
-    super(`station ${stationId} is not connected`);
+/**
+ * A command that got no usable answer. `action` names the OCPP message it went as (or, for a station that is
+ * not connected, would have gone as by the version it last spoke), so the command log can say; undefined
+ * when there is none (a station never connected).
+ */
+export abstract class CommandFailedError extends Error {
+  constructor(
+    message: string,
+    readonly action: string | undefined,
+  ) {
+    super(message);
+  }
+}
+
+export class StationOfflineError extends CommandFailedError {
+  constructor(stationId: string, action?: string) {
+    super(`station ${stationId} is not connected`, action);
     this.name = 'StationOfflineError';
   }
 }
 
-export class CommandTimeoutError extends Error {
-  constructor(stationId: string, command: string) {
-    super(`station ${stationId} did not answer ${command} in time`);
+export class CommandTimeoutError extends CommandFailedError {
+  constructor(stationId: string, command: string, action?: string) {
+    super(`station ${stationId} did not answer ${command} in time`, action);
     this.name = 'CommandTimeoutError';
   }
 }
 
 /** The charger answered with an OCPP CALLERROR. */
-export class CommandRejectedError extends Error {
+export class CommandRejectedError extends CommandFailedError {
   constructor(
     readonly code: string,
     message: string,
+    action?: string,
   ) {
-    super(message);
+    super(message, action);
     this.name = 'CommandRejectedError';
+  }
+}
+
+/** The charger answered with a result that breaks the OCPP schema: there is no answer to take. */
+export class CommandAnswerInvalidError extends CommandFailedError {
+  constructor(
+    /** What breaks the schema (the field and the rule). */
+    readonly problem: string,
+    action?: string,
+  ) {
+    super(`the station's answer breaks the OCPP schema: ${problem}`, action);
+    this.name = 'CommandAnswerInvalidError';
   }
 }
 
 /** Delivers a command to the charger and returns its translated answer; throws the errors above. */
 export interface CommandTransport {
   send(stationId: string, command: StationCommand): Promise<{ result: CommandResult; action: string }>;
+  /**
+   * Whether the station takes this command now: false when it is not connected, when its version has no such
+   * message, or when it answered that it does not implement it since it last booted.
+   */
+  supports(stationId: string, command: CommandName): boolean;
 }
 
 export interface CommandOutcome {
@@ -147,6 +179,11 @@ export class CommandService {
 
   useTransport(transport: CommandTransport): void {
     this.transport = transport;
+  }
+
+  /** Whether sending this command to the station now can work (see CommandTransport.supports). */
+  supports(stationId: string, command: CommandName): boolean {
+    return this.transport?.supports(stationId, command) ?? false;
   }
 
   /**
@@ -188,8 +225,11 @@ export class CommandService {
             ? 'timeout'
             : err instanceof CommandRejectedError
               ? 'callerror'
-              : 'error';
-      await this.finish(logged.id, { status, error: (err as Error).message });
+              : err instanceof CommandAnswerInvalidError
+                ? 'invalid_answer'
+                : 'error';
+      const action = err instanceof CommandFailedError ? err.action : undefined;
+      await this.finish(logged.id, { action, status, error: (err as Error).message });
       this.published(logged.id, stationId, name, status, requestedBy);
       throw err;
     }

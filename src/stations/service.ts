@@ -5,10 +5,11 @@ import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import type { BatchWriter } from '../storage/batch-writer.ts';
-import type { Executor } from '../storage/transactions.ts';
+import { afterCommit, type Executor } from '../storage/transactions.ts';
 import { REDACTED, isPasswordSetting } from './secret-settings.ts';
 import { hashPassword, verifyPassword } from '../security/passwords.ts';
 import type { EventBus } from '../events/bus.ts';
+import { requireStationId } from './identity.ts';
 import type {
   BootDecision,
   BootInfo,
@@ -29,13 +30,32 @@ export interface StationsOptions {
 }
 
 export type AdmissionResult =
-  | { admitted: true; registeredNow: boolean }
-  | { admitted: false; reason: 'unknown station' | 'station blocked' | 'bad password' | 'password required' };
+  | { admitted: true; registeredNow: boolean; passwordRecorded: boolean }
+  | {
+      admitted: false;
+      reason: 'unknown station' | 'station blocked' | 'bad password' | 'password required' | 'no password registered';
+    };
 
-export interface StationRegistration {
-  id: string;
-  password?: string;
+/** Who may connect as a station: what an operator sets (API, command line). */
+export interface StationAccess {
   admission?: 'allowed' | 'blocked';
+  /** The OCPP Basic-auth password (stored hashed); null removes it. */
+  password?: string | null;
+  /** OCPP security profile 0: it may connect without credentials while it has no password. */
+  allowUnauthenticated?: boolean;
+}
+
+export interface StationRegistration extends StationAccess {
+  id: string;
+}
+
+/**
+ * The open connections of stations, as far as the domain needs them: implemented by the OCPP edge (the
+ * domain never imports it), so that a change of who may connect also ends a connection admitted before.
+ */
+export interface StationConnections {
+  /** Closes the station's connection, if one is open; the charger must reconnect and be admitted again. */
+  disconnect(stationId: string, reason: string): void;
 }
 
 const ACTIVE_FAULT_STATUSES: ReadonlySet<ConnectorStatus> = new Set(['faulted']);
@@ -46,6 +66,7 @@ export class StationsService {
   private lastSeenWrite: Promise<void> | undefined;
   /** Current status per port, to notice changes without reading the database. */
   private readonly portStatus = new Map<string, ConnectorStatus>();
+  private connections: StationConnections | undefined;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -100,33 +121,66 @@ export class StationsService {
     this.lastSeenTimer.unref();
   }
 
-  /** Registers (or updates) a charger ahead of its first connection; the password is stored hashed. */
-  async register(station: StationRegistration, db: Executor = this.db): Promise<void> {
-    const password_hash = station.password ? await hashPassword(station.password) : null;
-    await db
+  /**
+   * Registers a charger ahead of its first connection. Registering one that exists changes only what is
+   * given: running `opencpo stations add` again never removes a password or unblocks a station.
+   */
+  async register(
+    station: StationRegistration,
+    db: Executor = this.db,
+  ): Promise<'registered' | 'updated' | 'unchanged'> {
+    requireStationId(station.id);
+    const { id, ...access } = station;
+    const inserted = await db
       .insertInto('stations')
-      .values({ ...emptyStation(station.id), password_hash, admission: station.admission ?? 'allowed' })
-      .onConflict((oc) =>
-        oc.column('id').doUpdateSet({
-          password_hash,
-          admission: station.admission ?? 'allowed',
-          updated_at: new Date(),
-        }),
-      )
-      .execute();
+      .values({
+        ...emptyStation(id),
+        password_hash: access.password ? await hashPassword(access.password) : null,
+        admission: access.admission ?? 'allowed',
+        allow_unauthenticated: access.allowUnauthenticated ?? false,
+      })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .returning('id')
+      .executeTakeFirst();
+    if (inserted) return 'registered';
+    const changed = Object.values(access).some((v) => v !== undefined);
+    if (changed) await this.changeAccess(id, access, db);
+    return changed ? 'updated' : 'unchanged';
   }
 
-  /** Allows or blocks a registered charger without touching its password (operator API). */
-  async setAdmission(stationId: string, admission: 'allowed' | 'blocked', db: Executor = this.db): Promise<boolean> {
+  useConnections(connections: StationConnections): void {
+    this.connections = connections;
+  }
+
+  /**
+   * Changes who may connect as a registered charger; only the given fields change. False when there is none.
+   * Blocking it, changing or removing its password, or withdrawing unauthenticated access also closes its
+   * open connection: the admission that let it in no longer holds.
+   */
+  async changeAccess(stationId: string, change: StationAccess, db: Executor = this.db): Promise<boolean> {
     const r = await db
       .updateTable('stations')
-      .set({ admission, updated_at: new Date() })
+      .set({
+        ...(change.admission !== undefined ? { admission: change.admission } : {}),
+        ...(change.password !== undefined
+          ? { password_hash: change.password ? await hashPassword(change.password) : null }
+          : {}),
+        ...(change.allowUnauthenticated !== undefined ? { allow_unauthenticated: change.allowUnauthenticated } : {}),
+        updated_at: new Date(),
+      })
       .where('id', '=', stationId)
       .executeTakeFirst();
-    return Number(r.numUpdatedRows) > 0;
+    const changed = Number(r.numUpdatedRows) > 0;
+    const revoked = revocationOf(change);
+    // After the commit: a charger reconnecting at once must meet the new rule, not the old one.
+    if (changed && revoked) afterCommit(db, () => this.connections?.disconnect(stationId, revoked));
+    return changed;
   }
 
-  /** Sets (stored hashed) or removes a charger's Basic-auth password without touching its admission. */
+  /**
+   * Records the password a charger took itself (it accepted a set-configuration of it): stored hashed, and its
+   * connection stays open, since the charger that holds it is the one that changed it.
+   */
   async setPassword(stationId: string, password: string | null, db: Executor = this.db): Promise<boolean> {
     const password_hash = password ? await hashPassword(password) : null;
     const r = await db
@@ -137,28 +191,64 @@ export class StationsService {
     return Number(r.numUpdatedRows) > 0;
   }
 
-  /** Decides whether a charger may open its OCPP connection (before any handler sees it). */
+  /**
+   * Decides whether a charger may open its OCPP connection (before any handler sees it):
+   * - unknown: refused, or registered on first contact while unknown stations are accepted (with the
+   *   password it presented, if any, which it needs from then on);
+   * - blocked (or retired): refused;
+   * - with a password: only with that password;
+   * - without one: only when allowed unauthenticated (security profile 0), or, for a station registered on
+   *   first contact, while unknown stations are accepted (its first Basic-auth password is then recorded).
+   */
   async admit(stationId: string, password: string | undefined): Promise<AdmissionResult> {
     const row = await this.db
       .selectFrom('stations')
-      .select(['admission', 'password_hash'])
+      .select(['admission', 'password_hash', 'allow_unauthenticated', 'registered_on_first_contact'])
       .where('id', '=', stationId)
       .executeTakeFirst();
+    const presented = password ? password : undefined;
     if (!row) {
       if (!this.options.acceptUnknownStations) return { admitted: false, reason: 'unknown station' };
-      await this.db
+      const inserted = await this.db
         .insertInto('stations')
-        .values(emptyStation(stationId))
+        .values({
+          ...emptyStation(stationId),
+          password_hash: presented ? await hashPassword(presented) : null,
+          registered_on_first_contact: true,
+        })
         .onConflict((oc) => oc.column('id').doNothing())
-        .execute();
-      return { admitted: true, registeredNow: true };
+        .returning('id')
+        .executeTakeFirst();
+      // Registered meanwhile (another connection of the same id): decide by that registration.
+      if (!inserted) return this.admit(stationId, password);
+      return { admitted: true, registeredNow: true, passwordRecorded: presented !== undefined };
     }
     if (row.admission === 'blocked') return { admitted: false, reason: 'station blocked' };
     if (row.password_hash) {
       if (password === undefined) return { admitted: false, reason: 'password required' };
       if (!(await verifyPassword(password, row.password_hash))) return { admitted: false, reason: 'bad password' };
+      return { admitted: true, registeredNow: false, passwordRecorded: false };
     }
-    return { admitted: true, registeredNow: false };
+    if (row.allow_unauthenticated) return { admitted: true, registeredNow: false, passwordRecorded: false };
+    if (!row.registered_on_first_contact || !this.options.acceptUnknownStations) {
+      return { admitted: false, reason: 'no password registered' };
+    }
+    if (!presented) return { admitted: true, registeredNow: false, passwordRecorded: false };
+    const recorded = await this.db
+      .updateTable('stations')
+      .set({ password_hash: await hashPassword(presented), updated_at: new Date() })
+      .where('id', '=', stationId)
+      .where('password_hash', 'is', null)
+      .executeTakeFirst();
+    // Another connection recorded one first: this one must match it.
+    if (Number(recorded.numUpdatedRows) === 0) return this.admit(stationId, password);
+    return { admitted: true, registeredNow: false, passwordRecorded: true };
+  }
+
+  /** The OCPP version a station spoke when it last connected (null when it never did). */
+  async lastProtocol(stationId: string): Promise<string | null> {
+    const row = await this.db.selectFrom('stations').select('protocol').where('id', '=', stationId).executeTakeFirst();
+    return row?.protocol ?? null;
   }
 
   async connected(stationId: string, protocol: string): Promise<void> {
@@ -384,6 +474,14 @@ export class StationsService {
     clearInterval(this.lastSeenTimer);
     await this.flushLastSeen();
   }
+}
+
+/** Why a change of access ends the station's current connection, if it does. */
+function revocationOf(change: StationAccess): string | undefined {
+  if (change.admission === 'blocked') return 'station blocked';
+  if (change.password !== undefined) return change.password ? 'password changed' : 'password removed';
+  if (change.allowUnauthenticated === false) return 'unauthenticated access withdrawn';
+  return undefined;
 }
 
 function portKey(stationId: string, evseId: number, connectorId: number): string {

@@ -10,6 +10,10 @@ export interface StationsTable {
   admission: ColumnType<'allowed' | 'blocked', 'allowed' | 'blocked' | undefined, 'allowed' | 'blocked'>;
   registration_status: string | null;
   password_hash: string | null;
+  /** Security profile 0: the operator lets it connect without credentials (only while it has no password). */
+  allow_unauthenticated: Generated<boolean>;
+  /** Registered by its own first connection (--accept-unknown-stations), not by an operator. */
+  registered_on_first_contact: Generated<boolean>;
   vendor: string | null;
   model: string | null;
   serial_number: string | null;

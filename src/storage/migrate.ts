@@ -8,6 +8,7 @@ import * as m0005 from './migrations/0005_per_station_indexes.ts';
 import * as m0008 from './migrations/0008_billing_integrity.ts';
 import * as m0010 from './migrations/0010_api_integrity.ts';
 import * as m0007 from './migrations/0007_transaction_integrity.ts';
+import * as m0009 from './migrations/0009_station_admission.ts';
 
 const migrations: Record<string, Migration> = {
   '0001_ocpp_core': m0001,
@@ -18,6 +19,7 @@ const migrations: Record<string, Migration> = {
   '0008_billing_integrity': m0008,
   '0010_api_integrity': m0010,
   '0007_transaction_integrity': m0007,
+  '0009_station_admission': m0009,
 };
 
 class StaticProvider implements MigrationProvider {

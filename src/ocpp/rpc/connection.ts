@@ -56,6 +56,18 @@ export class CallErrorResponse extends Error {
   }
 }
 
+/** The peer answered our CALL with a CALLRESULT that breaks the action's schema. */
+export class CallResultInvalidError extends Error {
+  constructor(
+    readonly action: string,
+    /** What breaks the schema, as the validator names it. */
+    readonly problem: string,
+  ) {
+    super(`the answer to ${action} breaks its schema: ${problem}`);
+    this.name = 'CallResultInvalidError';
+  }
+}
+
 interface OutboundCall {
   id: string;
   action: string;
@@ -165,6 +177,8 @@ export class RpcConnection {
   }
 
   private onMessage(data: RawData, isBinary: boolean): void {
+    // Closed by us (replaced, admission withdrawn, shutting down): what the peer still sends is not handled.
+    if (this.closed) return;
     // ws hands over a Buffer (nodebuffer binaryType); copy only for the other shapes.
     const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
     const limit = this.options.maxFrameBytes ?? 256 * 1024;
@@ -235,7 +249,7 @@ export class RpcConnection {
       } catch (err) {
         // The answer breaks its schema: the caller learns so instead of getting bad data.
         this.options.onProblem?.('invalid CALLRESULT', { action: call.action, error: (err as Error).message });
-        call.reject(err as Error);
+        call.reject(new CallResultInvalidError(call.action, (err as Error).message));
       }
     });
   }

@@ -22,6 +22,8 @@ function localListEntry(e: LocalListEntry) {
 }
 
 export const v16Commands: CommandTranslator = {
+  lacks: new Set(['getBaseReport', 'costUpdated']),
+
   toCall(c: StationCommand) {
     switch (c.name) {
       case 'reset':
@@ -126,7 +128,7 @@ export const v16Commands: CommandTranslator = {
       case 'getBaseReport':
         throw new Error('OCPP 1.6 has no base report; use getConfiguration');
       case 'costUpdated':
-        // 1.6 has no CostUpdated; running cost there is left to the driver's app (billing never sends it to 1.6).
+        // 1.6 has no CostUpdated; running cost there is left to the driver's app (billing asks before sending).
         throw new Error('OCPP 1.6 has no CostUpdated');
     }
   },

@@ -27,6 +27,8 @@ function localListEntry(e: LocalListEntry) {
 }
 
 export const v201Commands: CommandTranslator = {
+  lacks: new Set(),
+
   toCall(c: StationCommand) {
     switch (c.name) {
       case 'reset':
