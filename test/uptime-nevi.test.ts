@@ -220,7 +220,12 @@ for (const backend of BACKENDS) {
             ...extra,
           } as any)
           .execute();
-      const session = async (evse: number, at: string, energyWh: number) =>
+      const session = async (
+        evse: number,
+        at: string,
+        energyWh: number,
+        flags: { auth_status?: string; id_unknown?: boolean } = {},
+      ) =>
         db
           .insertInto('transactions')
           .values({
@@ -234,6 +239,7 @@ for (const backend of BACKENDS) {
             stopped_at: new Date(t(at) + 600_000),
             energy_wh: energyWh,
             offline: false,
+            ...flags,
           } as any)
           .execute();
 
@@ -256,6 +262,12 @@ for (const backend of BACKENDS) {
       await session(2, '2025-05-01T09:00:00Z', 0);
       await session(2, '2025-05-01T10:00:00Z', 0);
       await session(2, '2025-05-01T12:00:00Z', 5000);
+      // Port 1: sessions that were no attempt to charge (a token the CSMS refused, a stop of a transaction it
+      // never issued) deliver nothing, and say nothing of the port: no failed-sessions outage.
+      await session(1, '2025-05-02T08:00:00Z', 0, { auth_status: 'invalid' });
+      await session(1, '2025-05-02T08:10:00Z', 0, { auth_status: 'blocked' });
+      await session(1, '2025-05-02T08:20:00Z', 0, { auth_status: 'unknown' });
+      await session(1, '2025-05-02T08:30:00Z', 0, { id_unknown: true });
       // O3, both ports: offline 720 min; a 3-minute drop later is within the grace period.
       await event(S, 'connection', '2025-06-15T08:00:00Z', { info: 'disconnected' });
       await event(S, 'connection', '2025-06-15T20:00:00Z', { info: 'connected' });

@@ -91,6 +91,9 @@ export async function loadStationSnapshot(
         energy_wh, started_at
       FROM transactions WHERE station_id = ${stationId} AND status = 'ended'
         AND started_at >= ${back} AND started_at < ${to}
+        -- A session whose token OpenCPO refused, or one it never issued, was no attempt to charge: it says
+        -- nothing of the port (billing leaves both unbilled for the same reason).
+        AND NOT id_unknown AND (auth_status IS NULL OR auth_status = 'accepted')
     ${
       withPorts
         ? sql`UNION ALL
