@@ -42,6 +42,10 @@ const ev = (txId: string, seqNo: number, eventType: string, time: string, wh: nu
 // These tests drive a raw 2.0.1 charger that does not answer CSMS calls: no CostUpdated (billing-live tests it).
 process.env.OPENCPO_COST_UPDATE_INTERVAL_S = 'off';
 
+// The session below is stamped on 2026-11-05; the server's clock stands just after it (and moves to December to
+// invoice November), so nothing here depends on the date the test runs.
+const clock = new TestClock('2026-11-05T13:00:00Z');
+
 for (const backend of BACKENDS) {
   describe(`billing API on ${backend}`, () => {
     let server: TestServer;
@@ -53,7 +57,7 @@ for (const backend of BACKENDS) {
     before(async () => {
       process.env.OPENCPO_BOOTSTRAP_API_KEY = BOOTSTRAP;
       try {
-        server = await startTestServer(backend, { acceptUnknownStations: true });
+        server = await startTestServer(backend, { acceptUnknownStations: true }, { clock });
       } finally {
         delete process.env.OPENCPO_BOOTSTRAP_API_KEY;
       }
@@ -201,7 +205,7 @@ for (const backend of BACKENDS) {
       const account = await admin.get(`/api/v1/accounts/${accountId}`);
       assert.equal(account.body.walletBalance, '20.92');
 
-      server.app.billing.useClock(new TestClock('2026-12-01T00:00:00Z')); // November has ended
+      clock.set('2026-12-01T00:00:00Z'); // November has ended
       const invoices = await admin.post('/api/v1/invoices', { accountId, year: 2026, month: 11 });
       assert.equal(invoices.status, 201);
       assert.equal(invoices.body.length, 1);

@@ -17,6 +17,11 @@ const until = async (what: string, check: () => Promise<boolean>, ms = 5000) => 
   throw new Error(`timed out waiting for ${what}`);
 };
 
+// Charger timestamps of the replay tests: days of a month before the test runs (a charger clock is believed up to a
+// year back), at midnight UTC, so the outcome is the same whatever the date.
+const FIRST_DAY = Math.floor(Date.now() / 86_400_000 - 30) * 86_400_000;
+const day = (n: number) => new Date(FIRST_DAY + n * 86_400_000).toISOString().slice(0, 10);
+
 for (const backend of BACKENDS) {
   describe(`transactions on ${backend}`, () => {
     let server: TestServer;
@@ -120,7 +125,7 @@ for (const backend of BACKENDS) {
 
     it('1.6: a repeated StartTransaction gets the same id; a stop for an unknown transaction is accepted and kept', async () => {
       const c = await openRaw(`${server.wsBase}/DUP-16`, 'ocpp1.6');
-      const start = { connectorId: 1, idTag: 'GOOD', meterStart: 1000, timestamp: '2026-11-01T10:00:00.000Z' };
+      const start = { connectorId: 1, idTag: 'GOOD', meterStart: 1000, timestamp: `${day(0)}T10:00:00.000Z` };
       const a = await c.call('StartTransaction', start);
       const b = await c.call('StartTransaction', start);
       assert.equal(a[0], 3);
@@ -133,7 +138,7 @@ for (const backend of BACKENDS) {
       const stop = await c.call('StopTransaction', {
         transactionId: 987654,
         meterStop: 5000,
-        timestamp: '2026-11-01T11:00:00.000Z',
+        timestamp: `${day(0)}T11:00:00.000Z`,
         reason: 'EVDisconnected',
       });
       assert.equal(stop[0], 3, 'accepted, never rejected into a retry loop');
@@ -152,7 +157,7 @@ for (const backend of BACKENDS) {
       const c = await openRaw(`${server.wsBase}/REPLAY-201`, 'ocpp2.0.1');
       const event = (seqNo: number, eventType: string, minute: number, wh: number, extra: object = {}) => ({
         eventType,
-        timestamp: `2026-11-02T08:${String(minute).padStart(2, '0')}:00.000Z`,
+        timestamp: `${day(1)}T08:${String(minute).padStart(2, '0')}:00.000Z`,
         triggerReason:
           eventType === 'Started' ? 'Authorized' : eventType === 'Ended' ? 'EVDeparted' : 'MeterValuePeriodic',
         seqNo,
@@ -165,7 +170,7 @@ for (const backend of BACKENDS) {
         evse: { id: 1, connectorId: 1 },
         meterValue: [
           {
-            timestamp: `2026-11-02T08:${String(minute).padStart(2, '0')}:00.000Z`,
+            timestamp: `${day(1)}T08:${String(minute).padStart(2, '0')}:00.000Z`,
             sampledValue: [{ value: wh, measurand: 'Energy.Active.Import.Register', unitOfMeasure: { unit: 'Wh' } }],
           },
         ],
@@ -214,8 +219,8 @@ for (const backend of BACKENDS) {
       assert.equal(tx.status, 'ended');
       assert.equal(tx.offline, true);
       assert.equal(tx.energy_wh, 6000);
-      assert.equal(tx.started_at?.toISOString(), '2026-11-02T08:00:00.000Z');
-      assert.equal(tx.stopped_at?.toISOString(), '2026-11-02T08:30:00.000Z');
+      assert.equal(tx.started_at?.toISOString(), `${day(1)}T08:00:00.000Z`);
+      assert.equal(tx.stopped_at?.toISOString(), `${day(1)}T08:30:00.000Z`);
       assert.equal(tx.charging_state, 'idle', 'the state of the last event, not of the last one received');
       await c.close();
     });
@@ -226,17 +231,17 @@ for (const backend of BACKENDS) {
         connectorId: 2,
         idTag: 'GOOD',
         meterStart: 500,
-        timestamp: '2026-11-03T09:00:00.000Z',
+        timestamp: `${day(2)}T09:00:00.000Z`,
       });
       const transactionId = (start[2] as { transactionId: number }).transactionId;
       const mv = (minute: number, wh: number) => ({
         connectorId: 2,
         transactionId,
-        meterValue: [{ timestamp: `2026-11-03T09:${minute}:00.000Z`, sampledValue: [{ value: String(wh) }] }],
+        meterValue: [{ timestamp: `${day(2)}T09:${minute}:00.000Z`, sampledValue: [{ value: String(wh) }] }],
       });
       await c.call('MeterValues', mv(30, 3500));
       await c.call('MeterValues', mv(10, 1500)); // arrives late
-      await c.call('StopTransaction', { transactionId, meterStop: 4000, timestamp: '2026-11-03T09:45:00.000Z' });
+      await c.call('StopTransaction', { transactionId, meterStop: 4000, timestamp: `${day(2)}T09:45:00.000Z` });
       const tx = await db()
         .selectFrom('transactions')
         .selectAll()
@@ -279,7 +284,7 @@ for (const backend of BACKENDS) {
             connectorId: 1,
             idTag: 'GOOD',
             meterStart: 1000 * (i + 1),
-            timestamp: '2026-11-04T08:00:00.000Z',
+            timestamp: `${day(3)}T08:00:00.000Z`,
           });
           return (start[2] as { transactionId: number }).transactionId;
         }),
@@ -292,7 +297,7 @@ for (const backend of BACKENDS) {
             transactionId: ids[i],
             meterValue: [
               {
-                timestamp: '2026-11-04T08:30:00.000Z',
+                timestamp: `${day(3)}T08:30:00.000Z`,
                 sampledValue: [{ value: String(1000 * (i + 1) + 100 * (i + 1)) }],
               },
             ],
