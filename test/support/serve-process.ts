@@ -24,8 +24,10 @@ export async function startServe(
   const { NODE_TEST_CONTEXT: _context, ...inherited } = process.env;
   const env = { ...inherited, LOG_LEVEL: logLevel, DATABASE_URL: storage.databaseUrl ?? '' };
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'inherit'] });
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
+  // A first start on a new PGlite directory takes seconds, many more on a loaded machine: wait long, but not for
+  // a child that has already exited.
+  const deadline = Date.now() + 90_000;
+  while (Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
     try {
       const res = await fetch(`http://127.0.0.1:${port}/health`);
       if (res.ok) return child;
